@@ -1,0 +1,213 @@
+"""The ``ganalyze`` command line: thin click commands over the Python API.
+
+Bad options are click usage errors (exit code 2). A :class:`~ganalyze.errors.GanalyzeError`
+becomes one ``Error: ...`` line and its exit code; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from ganalyze import __version__
+from ganalyze.errors import GanalyzeError, InputError
+
+
+class _TqdmHandler(logging.Handler):
+    """Log lines that do not break a running progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = _TqdmHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name in ("ganalyze", "reference_gan"):
+        log = logging.getLogger(name)
+        log.handlers[:] = [handler]
+        log.setLevel(logging.WARNING if quiet else logging.INFO)
+        log.propagate = False
+
+
+def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn GanalyzeError into a clean message and exit code (the traceback with --debug)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        try:
+            return func(*args, **kwargs)
+        except GanalyzeError as exc:
+            if ctx.find_root().params.get("debug"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+    return wrapper
+
+
+class _Betas(click.ParamType):
+    name = "B1,B2"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[float, float]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            b1, b2 = (float(v) for v in str(value).split(","))
+        except ValueError:
+            self.fail(f"expected two numbers separated by a comma, like 0.9,0.999; got {value!r}")
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            self.fail(f"both betas must lie in [0, 1); got {value!r}")
+        return (b1, b2)
+
+
+def _check_writable_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return value
+    path = Path(value).expanduser()
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise click.BadParameter(f"{probe} exists and is not a folder.", ctx, param)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot write into {path} ({exc.strerror}); choose a writable folder.", ctx, param
+        ) from None
+    return str(path)
+
+
+_POSITIVE = click.IntRange(min=1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ganalyze")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def main(debug: bool) -> None:
+    """Audit what a trained image generator really learned (MNIST first)."""
+
+
+@main.command()
+@click.option(
+    "--epochs",
+    type=_POSITIVE,
+    default=300,
+    show_default=True,
+    help="Total epochs (the target, also on --resume).",
+)
+@click.option("--batch-size", type=_POSITIVE, default=32, show_default=True)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2e-4,
+    show_default=True,
+    help="Adam learning rate of both nets.",
+)
+@click.option(
+    "--betas",
+    type=_Betas(),
+    default="0.9,0.999",
+    show_default=True,
+    help="Adam betas of both nets.",
+)
+@click.option("--latent-dim", type=_POSITIVE, default=64, show_default=True)
+@click.option(
+    "--hidden",
+    type=_POSITIVE,
+    default=256,
+    show_default=True,
+    help="Width of both hidden layers of G and of D.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto: CUDA when present, else the CPU.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="runs/reference_gan",
+    show_default=True,
+    callback=_check_writable_dir,
+    help="Run folder: checkpoints/, latest.pt, samples/, curves.png|pdf.",
+)
+@click.option(
+    "--save-every",
+    type=_POSITIVE,
+    default=50,
+    show_default=True,
+    help="Write a checkpoint every N epochs (and at the end).",
+)
+@click.option(
+    "--sample-every",
+    type=_POSITIVE,
+    default=10,
+    show_default=True,
+    help="Write a sample grid every N epochs (and after the first and last).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="MNIST root (holds MNIST/raw/). Default: $GANALYZE_DATA, else ~/.cache/ganalyze/data.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Continue the run of this checkpoint, with its hyperparameters.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 60000),
+    default=None,
+    help="Train on the first N training images only (smoke runs).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+@_handle_errors
+def train(**options: Any) -> None:
+    """Train the study's reference GAN (MLP G and D, Adam, batch 32, 300 epochs)."""
+    from reference_gan.train import TrainConfig
+    from reference_gan.train import train as run_training
+
+    ctx = click.get_current_context()
+    resume = options.pop("resume")
+    explicit = [k for k in options if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE]
+    if resume is not None and "out" not in explicit:
+        ckpt = Path(resume).resolve()
+        options["out"] = str(ckpt.parent.parent if ckpt.parent.name == "checkpoints"
+                             else ckpt.parent)  # fmt: skip
+    if options["data_dir"] is not None:
+        options["data_dir"] = os.path.abspath(os.path.expanduser(options["data_dir"]))
+    _setup_logging(options["quiet"])
+    cfg = TrainConfig(**options)
+    try:
+        path = run_training(cfg, resume=resume, explicit=explicit)
+    except InputError as exc:
+        if resume is not None and "--resume" in str(exc):
+            raise click.UsageError(str(exc)) from None
+        raise
+    click.echo(f"Checkpoint: {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
