@@ -194,8 +194,9 @@ def train(**options: Any) -> None:
     explicit = [k for k in options if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE]
     if resume is not None and "out" not in explicit:
         ckpt = Path(resume).resolve()
-        options["out"] = str(ckpt.parent.parent if ckpt.parent.name == "checkpoints"
-                             else ckpt.parent)  # fmt: skip
+        options["out"] = str(
+            ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+        )
     if options["data_dir"] is not None:
         options["data_dir"] = os.path.abspath(os.path.expanduser(options["data_dir"]))
     _setup_logging(options["quiet"])

@@ -60,10 +60,7 @@ def ensure_mnist(data_dir: str | os.PathLike[str] | None = None, download: bool 
     if download:
         logger.info("MNIST not found in %s; downloading it there", root)
         try:
-            from torchvision.datasets import MNIST
-
-            for train in (True, False):
-                MNIST(str(root), train=train, download=True)
+            _download(root)
         except Exception as exc:  # network, permissions, disk: all end in the same advice
             reason = f"download failed: {type(exc).__name__}: {exc}"
         missing = _missing_files(root)
@@ -75,6 +72,13 @@ def ensure_mnist(data_dir: str | os.PathLike[str] | None = None, download: bool 
         f"{', '.join(missing)}. Put them there, or point ganalyze at a copy with --data-dir DIR "
         "or the GANALYZE_DATA environment variable (DIR holds MNIST/raw/)."
     )
+
+
+def _download(root: Path) -> None:
+    from torchvision.datasets import MNIST
+
+    for train in (True, False):
+        MNIST(str(root), train=train, download=True)
 
 
 @dataclass(frozen=True)
@@ -123,13 +127,16 @@ def load_mnist(
     """
     root = ensure_mnist(data_dir, download=download)
     prefix = "train" if train else "t10k"
-    raw = [root / "MNIST" / "raw" / f"{prefix}-{kind}-idx{d}-ubyte" for kind, d in
-           (("images", 3), ("labels", 1))]  # fmt: skip
+    raw = [
+        root / "MNIST" / "raw" / f"{prefix}-{kind}-idx{d}-ubyte"
+        for kind, d in (("images", 3), ("labels", 1))
+    ]
     cached = cache_dir() / "mnist" / f"{prefix}-{_content_hash(raw)}.npz"
     if cached.is_file():
         with np.load(cached, allow_pickle=False) as npz:
-            return MNISTSplit(torch.from_numpy(npz["images"]), torch.from_numpy(npz["labels"]),
-                              train)  # fmt: skip
+            return MNISTSplit(
+                torch.from_numpy(npz["images"]), torch.from_numpy(npz["labels"]), train
+            )
     split = _read_with_torchvision(root, train)
     try:
         with atomic_path(cached) as tmp, open(tmp, "wb") as fh:

@@ -33,9 +33,19 @@ from ganalyze.errors import CheckpointError
 
 FORMAT = "ganalyze.reference_gan/1"
 REQUIRED_KEYS = (
-    "format", "generator", "discriminator", "opt_g", "opt_d", "config", "epoch", "step",
-    "history", "rng", "fixed_z", "versions",
-)  # fmt: skip
+    "format",
+    "generator",
+    "discriminator",
+    "opt_g",
+    "opt_d",
+    "config",
+    "epoch",
+    "step",
+    "history",
+    "rng",
+    "fixed_z",
+    "versions",
+)
 
 
 def versions() -> dict[str, str]:
@@ -50,7 +60,7 @@ def versions() -> dict[str, str]:
         tv = "not installed"
     return {
         "ganalyze": __version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "torchvision": tv,
         "numpy": np.__version__,
         "python": platform.python_version(),
@@ -75,8 +85,10 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> 
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"Checkpoint {path} does not exist; expected a file written by "
-                              "`ganalyze train` (for example runs/<name>/latest.pt).")  # fmt: skip
+        raise CheckpointError(
+            f"Checkpoint {path} does not exist; expected a file written by "
+            "`ganalyze train` (for example runs/<name>/latest.pt)."
+        )
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:

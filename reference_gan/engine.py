@@ -73,17 +73,30 @@ class FlatAdam:
     def step(self) -> None:
         self.step_count += 1
         torch._fused_adam_(
-            [self.param.data], [self.param.grad], [self.exp_avg], [self.exp_avg_sq], [],
-            [self.step_count], lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
-            weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False,
-        )  # fmt: skip
+            [self.param.data],
+            [self.param.grad],
+            [self.exp_avg],
+            [self.exp_avg_sq],
+            [],
+            [self.step_count],
+            lr=self.lr,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            weight_decay=0.0,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
 
     def state_dict(self) -> dict:
         return {
-            "lr": self.lr, "betas": list(self.betas), "eps": self.eps,
-            "step": self.step_count.clone(), "exp_avg": self.exp_avg.clone(),
+            "lr": self.lr,
+            "betas": list(self.betas),
+            "eps": self.eps,
+            "step": self.step_count.clone(),
+            "exp_avg": self.exp_avg.clone(),
             "exp_avg_sq": self.exp_avg_sq.clone(),
-        }  # fmt: skip
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.step_count.copy_(state["step"])

@@ -69,8 +69,10 @@ class TrainConfig:
         if self.device not in ("auto", "cpu", "cuda"):
             raise InputError(f"device must be auto, cpu or cuda; got {self.device!r}.")
         if self.device == "cuda" and not torch.cuda.is_available():
-            raise InputError("device cuda was asked for, but no CUDA device is available; "
-                             "use --device cpu or auto.")  # fmt: skip
+            raise InputError(
+                "device cuda was asked for, but no CUDA device is available; "
+                "use --device cpu or auto."
+            )
 
 
 def resolve_device(name: str) -> torch.device:
@@ -91,9 +93,11 @@ def merge_resume_config(saved: dict, cfg: TrainConfig, explicit: Iterable[str]) 
         if key in explicit and want != have:
             conflicts.append(f"--{key.replace('_', '-')} {want} (checkpoint: {have})")
     if conflicts:
-        raise InputError("--resume continues a run with its own hyperparameters; these options "
-                         f"contradict the checkpoint: {'; '.join(conflicts)}. Drop them, or "
-                         "start a new run without --resume.")  # fmt: skip
+        raise InputError(
+            "--resume continues a run with its own hyperparameters; these options "
+            f"contradict the checkpoint: {'; '.join(conflicts)}. Drop them, or "
+            "start a new run without --resume."
+        )
     kept = {key: saved[key] for key in MODEL_KEYS}
     kept["betas"] = tuple(kept["betas"])
     return dataclasses.replace(cfg, **kept)
@@ -163,28 +167,50 @@ class _Run:
             cfg.pop(key)
         cfg["betas"] = list(cfg["betas"])
         return {
-            **cfg, "adam_eps": 1e-8, "loss": "bce_nonsaturating", "d_steps_per_g_step": 1,
-            "dataset": "mnist", "prior": "normal", "image_range": [-1.0, 1.0],
-            "g_output_shape": [784], "d_input_range": [-1.0, 1.0], "d_input_shape": [784],
-            "d_output": "probability", "n_train": len(self.indices),
-            "train_indices": self.indices.clone(), "device_used": self.device.type,
-        }  # fmt: skip
+            **cfg,
+            "adam_eps": 1e-8,
+            "loss": "bce_nonsaturating",
+            "d_steps_per_g_step": 1,
+            "dataset": "mnist",
+            "prior": "normal",
+            "image_range": [-1.0, 1.0],
+            "g_output_shape": [784],
+            "d_input_range": [-1.0, 1.0],
+            "d_input_shape": [784],
+            "d_output": "probability",
+            "n_train": len(self.indices),
+            "train_indices": self.indices.clone(),
+            "device_used": self.device.type,
+        }
 
     def save(self, interrupted: bool = False) -> Path:
         name = f"epoch_{self.epoch:04d}" + (f"_step_{self.step:05d}" if self.step else "")
         path = self.out / "checkpoints" / f"{name}.pt"
-        save_checkpoint({
-            "generator": {k: v.detach().cpu().clone() for k, v in self.G.state_dict().items()},
-            "discriminator": {k: v.detach().cpu().clone() for k, v in self.D.state_dict().items()},
-            "opt_g": {k: v.cpu() if torch.is_tensor(v) else v
-                      for k, v in self.engine.opt_g.state_dict().items()},
-            "opt_d": {k: v.cpu() if torch.is_tensor(v) else v
-                      for k, v in self.engine.opt_d.state_dict().items()},
-            "config": self.config_record(), "epoch": self.epoch, "step": self.step,
-            "partial_logits": self.partial, "history": list(self.history),
-            "rng": {"torch_cpu": torch.get_rng_state()}, "fixed_z": self.fixed_z.clone(),
-            "versions": versions(),
-        }, path)  # fmt: skip
+        save_checkpoint(
+            {
+                "generator": {k: v.detach().cpu().clone() for k, v in self.G.state_dict().items()},
+                "discriminator": {
+                    k: v.detach().cpu().clone() for k, v in self.D.state_dict().items()
+                },
+                "opt_g": {
+                    k: v.cpu() if torch.is_tensor(v) else v
+                    for k, v in self.engine.opt_g.state_dict().items()
+                },
+                "opt_d": {
+                    k: v.cpu() if torch.is_tensor(v) else v
+                    for k, v in self.engine.opt_d.state_dict().items()
+                },
+                "config": self.config_record(),
+                "epoch": self.epoch,
+                "step": self.step,
+                "partial_logits": self.partial,
+                "history": list(self.history),
+                "rng": {"torch_cpu": torch.get_rng_state()},
+                "fixed_z": self.fixed_z.clone(),
+                "versions": versions(),
+            },
+            path,
+        )
         copy_file(path, self.out / "latest.pt")
         logger.info("%s checkpoint %s", "resumable" if interrupted else "saved", path)
         return path
@@ -199,22 +225,33 @@ class _Run:
         if self.partial is not None:
             logits[: len(self.partial)] = self.partial.to(self.device)
         steps = math.ceil(n / b)
-        bar = tqdm(total=steps, initial=self.step, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
-                   disable=cfg.quiet, leave=False, dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(
+            total=steps,
+            initial=self.step,
+            desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+            disable=cfg.quiet,
+            leave=False,
+            dynamic_ncols=True,
+        )
         with bar:
             for s in range(self.step, steps):
                 if stop.is_set() or self.steps_run == self.max_steps:
                     self.step, self.partial = s, logits[: 3 * s * b].cpu().clone()
                     return False
                 i, m = s * b, min(b, n - s * b)
-                self.engine.step(self.data, perm[i : i + m], z[2 * i : 2 * i + 2 * m],
-                                 logits[3 * i : 3 * i + 3 * m])  # fmt: skip
+                self.engine.step(
+                    self.data,
+                    perm[i : i + m],
+                    z[2 * i : 2 * i + 2 * m],
+                    logits[3 * i : 3 * i + 3 * m],
+                )
                 self.steps_run += 1
                 bar.update()
                 if (s + 1) % 200 == 0 and not cfg.quiet:
                     recent = epoch_stats(logits[3 * (i + m - 200 * b) : 3 * (i + m)], 200 * b, b)
-                    bar.set_postfix({k: f"{recent[k]:.3f}" for k in ("d_loss", "g_loss",
-                                     "d_real", "d_fake")})  # fmt: skip
+                    bar.set_postfix(
+                        {k: f"{recent[k]:.3f}" for k in ("d_loss", "g_loss", "d_real", "d_fake")}
+                    )
         record = {"epoch": self.epoch + 1, "steps": steps, **epoch_stats(logits, n, b)}
         record["d_train"] = _mean_d(self.D, self.member_eval)
         record["d_test"] = _mean_d(self.D, self.test)
@@ -240,10 +277,12 @@ class _Run:
 
 
 def _summary(h: dict) -> str:
-    return (f"epoch {h['epoch']}: d_loss {h['d_loss']:.4f} g_loss {h['g_loss']:.4f} "
-            f"D(x) {h['d_real']:.3f} D(G(z)) {h['d_fake']:.3f} acc real/fake "
-            f"{h['d_acc_real']:.3f}/{h['d_acc_fake']:.3f} | D on train {h['d_train']:.3f} "
-            f"test {h['d_test']:.3f} generated {h['d_gen']:.3f}")  # fmt: skip
+    return (
+        f"epoch {h['epoch']}: d_loss {h['d_loss']:.4f} g_loss {h['g_loss']:.4f} "
+        f"D(x) {h['d_real']:.3f} D(G(z)) {h['d_fake']:.3f} acc real/fake "
+        f"{h['d_acc_real']:.3f}/{h['d_acc_fake']:.3f} | D on train {h['d_train']:.3f} "
+        f"test {h['d_test']:.3f} generated {h['d_gen']:.3f}"
+    )
 
 
 def train(
