@@ -1,27 +1,36 @@
-"""ganalyze: audit what a trained image generator really learned (MNIST first)."""
+"""ganalyze: audit what a trained image generator really learned (MNIST first).
+
+The public API is imported lazily, so that ``ganalyze --help`` answers without loading torch.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
-from ganalyze.data import load_mnist, resolve_data_dir
-from ganalyze.errors import (
-    CheckpointError,
-    DataError,
-    GanalyzeError,
-    InputError,
-    LoaderError,
-    TrainingInterrupted,
-)
+_API = {
+    "load_mnist": "ganalyze.data",
+    "resolve_data_dir": "ganalyze.data",
+    "GanalyzeError": "ganalyze.errors",
+    "InputError": "ganalyze.errors",
+    "DataError": "ganalyze.errors",
+    "LoaderError": "ganalyze.errors",
+    "CheckpointError": "ganalyze.errors",
+    "TrainingInterrupted": "ganalyze.errors",
+}
 
-__all__ = [
-    "CheckpointError",
-    "DataError",
-    "GanalyzeError",
-    "InputError",
-    "LoaderError",
-    "TrainingInterrupted",
-    "__version__",
-    "load_mnist",
-    "resolve_data_dir",
-]
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ganalyze' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

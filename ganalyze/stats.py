@@ -1,0 +1,61 @@
+"""Small statistics shared by analyses: intervals, divergences, entropies."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats as _st
+
+
+def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion.
+
+    Parameters
+    ----------
+    successes
+        Number of successes (may be fractional, e.g. a rounded weighted count).
+    n
+        Number of trials; with n = 0 the interval is (nan, nan).
+    confidence
+        Two-sided confidence level.
+
+    Returns
+    -------
+    (low, high)
+        The interval, clipped to [0, 1].
+
+    Notes
+    -----
+    With p = successes / n and z the normal quantile, the centre is
+    (p + z^2 / 2n) / (1 + z^2 / n) and the half-width
+    z sqrt(p (1 - p) / n + z^2 / 4n^2) / (1 + z^2 / n) (Wilson 1927). Unlike the normal
+    approximation it stays inside [0, 1] and is sensible at p = 0 or 1.
+
+    References
+    ----------
+    E. B. Wilson, "Probable inference, the law of succession, and statistical inference",
+    JASA 22 (1927).
+    """
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    z = float(_st.norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """KL(p || q) in nats; terms with p = 0 contribute 0; inf where p > 0 = q."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    mask = p > 0
+    if np.any(q[mask] == 0):
+        return float("inf")
+    return float(np.sum(p[mask] * np.log(p[mask] / q[mask])))
+
+
+def entropy(p: np.ndarray) -> float:
+    """Shannon entropy in nats of a probability vector."""
+    p = np.asarray(p, dtype=np.float64)
+    p = p[p > 0]
+    return float(-np.sum(p * np.log(p)))
