@@ -11,6 +11,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
+    "audit": "ganalyze.pipeline",
+    "load_generator": "ganalyze.generators",
+    "Generator": "ganalyze.generators",
+    "Report": "ganalyze.report",
+    "Context": "ganalyze.context",
+    "REGISTRY": "ganalyze.analyses",
     "load_mnist": "ganalyze.data",
     "resolve_data_dir": "ganalyze.data",
     "GanalyzeError": "ganalyze.errors",

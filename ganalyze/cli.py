@@ -210,5 +210,139 @@ def train(**options: Any) -> None:
     click.echo(f"Checkpoint: {path}")
 
 
+_RANGE = click.Choice(["auto", "-1,1", "0,1", "0,255"])
+
+
+@main.command()
+@click.argument("spec")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    callback=_check_writable_dir,
+    help="Report folder [default: reports/<spec name>].",
+)
+@click.option(
+    "--n-samples",
+    type=_POSITIVE,
+    default=None,
+    help="Samples to draw [default: 10,000; every image of a samples file].",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--analyses",
+    default=None,
+    metavar="A,B",
+    help="Analyses to run [default: all; see `ganalyze analyses`].",
+)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="MNIST root [default: $GANALYZE_DATA, else ~/.cache/ganalyze/data].",
+)
+@click.option(
+    "--discriminator",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="D for a bare state_dict or other source (state_dict, TorchScript, .pt2).",
+)
+@click.option(
+    "--weights",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="state_dict file for an entry point's module (loaded weights_only).",
+)
+@click.option("--latent-dim", type=_POSITIVE, default=None, help="Size of z.")
+@click.option(
+    "--prior",
+    type=click.Choice(["normal", "uniform"]),
+    default=None,
+    help="Latent prior [default: the checkpoint's, else normal N(0, I)].",
+)
+@click.option(
+    "--output-range",
+    type=_RANGE,
+    default="auto",
+    show_default=True,
+    help="Range of G's outputs (auto: detected on the first 1,000).",
+)
+@click.option(
+    "--d-input-range",
+    type=_RANGE,
+    default="auto",
+    show_default=True,
+    help="Range D expects (auto: G's native range).",
+)
+@click.option(
+    "--trust-pickle",
+    is_flag=True,
+    help="Unpickle whole objects (runs code from the file: only for files you trust).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars or log lines.")
+@_handle_errors
+def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
+    """Audit SPEC and write an HTML report with every number as CSV/JSON.
+
+    SPEC: a `ganalyze train` checkpoint, a bare state_dict (keys 0.weight ... 4.bias),
+    TorchScript, a torch.export program (.pt2), path/to/file.py:name or package.module:name,
+    a .npy/.npz of images, or a folder of PNGs.
+    """
+    from ganalyze.pipeline import audit
+    from ganalyze.report import default_name
+
+    _setup_logging(quiet)
+    for key in ("output_range", "d_input_range"):
+        if options[key] == "auto":
+            options[key] = None
+    result = audit(spec, progress=not quiet, **options)
+    target = Path(out) if out else Path("reports") / default_name(spec)
+    index = result.save(target)
+    for name, flag in result.flags:
+        click.echo(f"[{name}] {flag.message}")
+    click.echo(f"Report: {index}")
+
+
+@main.command("analyses")
+def list_analyses() -> None:
+    """List the registered analyses."""
+    from ganalyze.analyses import REGISTRY
+
+    for name, cls in REGISTRY.items():
+        needs = ", ".join(cls.needs)
+        click.echo(f"{name:14s} {cls.title}: {cls.description} [needs: {needs}]")
+
+
+@main.group()
+def classifier() -> None:
+    """The bundled MNIST classifier (the mnist_cnn feature space)."""
+
+
+@classifier.command("train")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default="mnist_cnn.pt",
+    show_default=True,
+    help="Weights file to write.",
+)
+@click.option("--epochs", type=_POSITIVE, default=4, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--quiet", is_flag=True)
+@_handle_errors
+def classifier_train(out: str, epochs: int, seed: int, data_dir: str | None, quiet: bool) -> None:
+    """Train the classifier reproducibly (the shipped weights: --epochs 4 --seed 0)."""
+    from ganalyze.classifier.train import train_classifier
+
+    _setup_logging(quiet)
+    record = train_classifier(out, epochs=epochs, seed=seed, data_dir=data_dir, quiet=quiet)
+    click.echo(f"Wrote {out}: test accuracy {record['test_accuracy']:.4f}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

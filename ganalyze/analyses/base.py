@@ -15,9 +15,17 @@ from typing import Any, ClassVar
 import pandas as pd
 
 METRIC_COLUMNS = [
-    "analysis", "metric", "value", "ci_low", "ci_high", "higher_is_better", "target",
-    "feature_space", "n_real", "n_fake",
-]  # fmt: skip
+    "analysis",
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "higher_is_better",
+    "target",
+    "feature_space",
+    "n_real",
+    "n_fake",
+]
 
 # What an analysis may need; the context says which of these the audited source provides.
 NEEDS = ("samples", "generator", "latents", "discriminator", "history")
@@ -65,16 +73,25 @@ class AnalysisResult:
     figures: dict[str, Any] = field(default_factory=dict)  # name -> matplotlib Figure
     notes: list[str] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
+    arrays: dict[str, Any] = field(default_factory=dict)  # inputs of figures, not exported
 
     def metrics_frame(self) -> pd.DataFrame:
         """The tidy metrics of this analysis (columns :data:`METRIC_COLUMNS`)."""
         rows = [
-            {"analysis": self.name, "metric": m.name, "value": float(m.value),
-             "ci_low": float(m.ci_low), "ci_high": float(m.ci_high),
-             "higher_is_better": m.higher_is_better, "target": m.target,
-             "feature_space": m.feature_space, "n_real": m.n_real, "n_fake": m.n_fake}
+            {
+                "analysis": self.name,
+                "metric": m.name,
+                "value": float(m.value),
+                "ci_low": float(m.ci_low),
+                "ci_high": float(m.ci_high),
+                "higher_is_better": m.higher_is_better,
+                "target": m.target,
+                "feature_space": m.feature_space,
+                "n_real": m.n_real,
+                "n_fake": m.n_fake,
+            }
             for m in self.metrics
-        ]  # fmt: skip
+        ]
         frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
         frame["higher_is_better"] = frame["higher_is_better"].astype("boolean")
         for col in ("target", "ci_low", "ci_high", "value"):
@@ -103,6 +120,10 @@ class Analysis:
 
     def run(self, context: Any) -> AnalysisResult:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def plot(self, result: AnalysisResult) -> dict[str, Any]:
+        """Figures of a result (matplotlib Figures by name); no computation here."""
+        return {}
 
     def result(self) -> AnalysisResult:
         """An empty result carrying this analysis's name, title and description."""

@@ -55,7 +55,7 @@ def _load(path: str) -> MnistCNN:
     model = MnistCNN()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["state_dict"] if "state_dict" in state else state)
+        model.load_state_dict(state.get("state_dict", state))
     except (OSError, RuntimeError, KeyError) as exc:
         raise LoaderError(
             f"Could not load the MNIST classifier weights from {path} ({exc}). Reinstall "

@@ -1,0 +1,326 @@
+"""Digit modes: which digits a generator makes, misses or over-produces, and what is no digit.
+
+A plain CNN is confidently wrong on things that are not digits, so unrecognizable samples are
+found first, by a rule anchored in pixel space (after the deep nearest-neighbour idea of Sun et
+al. 2022; k = 5 and the 99th percentile are ganalyze's calibration): a sample is out of
+distribution if its distance to its 5th nearest MNIST-train image exceeds the 99th percentile of
+that distance over the baseline (MNIST test), in the mnist_cnn space OR in pixel space. It is
+unrecognizable if it is out of distribution or its top class probability is below 0.5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
+from ganalyze.reference import K_OOD
+from ganalyze.stats import entropy, kl_divergence, wilson_interval
+
+OOD_PERCENTILE = 99.0
+MIN_CONFIDENCE = 0.5
+COVERAGE_FRACTION = 0.25  # a digit is covered if its share reaches a quarter of its train share
+UNRECOGNIZABLE_FLAG = 0.10
+
+
+def ood_thresholds(*, baseline_kth: dict[str, np.ndarray], q: float = OOD_PERCENTILE) -> dict:
+    """Per space, the q-th percentile of the baseline's distance to its k-th MNIST-train
+    neighbour (numpy's linear interpolation)."""
+    return {space: float(np.percentile(d, q)) for space, d in baseline_kth.items()}
+
+
+def unrecognizable(
+    *,
+    kth: dict[str, np.ndarray],
+    thresholds: dict[str, float],
+    probs: np.ndarray,
+    min_confidence: float = MIN_CONFIDENCE,
+) -> dict[str, np.ndarray]:
+    """Boolean masks ``ood`` (beyond the threshold in any space, strict ``>``),
+    ``low_confidence`` (top probability strictly below ``min_confidence``) and their union
+    ``unrecognizable``."""
+    ood = np.zeros(len(probs), dtype=bool)
+    for space, d in kth.items():
+        ood |= d > thresholds[space]
+    low = probs.max(1) < min_confidence
+    return {"ood": ood, "low_confidence": low, "unrecognizable": ood | low}
+
+
+def mode_statistics(
+    *, predicted: np.ndarray, unrecognizable: np.ndarray, train_shares: np.ndarray
+) -> dict[str, np.ndarray | float | int]:
+    """Shares, coverage and divergences of the predicted digits.
+
+    Returns
+    -------
+    dict
+        ``counts`` (10,) recognizable samples per digit; ``shares`` = counts / n (they sum to
+        1 - unrecognizable_rate); ``covered`` (10,) bool, share >= 0.25 x train share;
+        ``modes_covered`` (their number), ``modes_covered_any`` (digits predicted at least once
+        among recognizable samples); ``p`` the shares renormalised over recognizable samples;
+        ``kl_to_train`` = KL(p || p_train) and ``kl_to_uniform`` = KL(p || 1/10) in nats,
+        ``entropy`` of p in nats (all NaN when nothing is recognizable).
+    """
+    n = len(predicted)
+    counts = np.bincount(predicted[~unrecognizable], minlength=10).astype(np.int64)
+    shares = counts / n if n else np.zeros(10)
+    covered = shares >= COVERAGE_FRACTION * np.asarray(train_shares)
+    total = counts.sum()
+    if total:
+        p = counts / total
+        kl_train, kl_unif = kl_divergence(p, train_shares), kl_divergence(p, np.full(10, 0.1))
+        ent = entropy(p)
+    else:
+        p, kl_train, kl_unif, ent = np.full(10, np.nan), np.nan, np.nan, np.nan
+    return {
+        "counts": counts,
+        "shares": shares,
+        "covered": covered,
+        "p": p,
+        "modes_covered": int(covered.sum()),
+        "modes_covered_any": int((counts > 0).sum()),
+        "kl_to_train": kl_train,
+        "kl_to_uniform": kl_unif,
+        "entropy": ent,
+    }
+
+
+@register
+class Modes(Analysis):
+    name = "modes"
+    title = "Digit modes"
+    description = (
+        "Which digits the generator makes, misses or over-produces, judged by the bundled MNIST "
+        "classifier, after setting aside samples that are no recognizable digit."
+    )
+    needs = ("samples",)
+
+    def run(self, ctx) -> AnalysisResult:
+        ref = ctx.reference
+        spaces = ("pixel", "mnist_cnn")
+        baseline = {s: ref.test_to_train(s).kth for s in spaces}
+        thresholds = ood_thresholds(baseline_kth=baseline)
+        kth = {s: ctx.neighbors_in_train(s, K_OOD).kth for s in spaces}
+        masks = unrecognizable(kth=kth, thresholds=thresholds, probs=ctx.probs)
+        predicted = ctx.probs.argmax(1)
+        stats = mode_statistics(
+            predicted=predicted,
+            unrecognizable=masks["unrecognizable"],
+            train_shares=ref.train_shares,
+        )
+        n = len(predicted)
+        res = self.result()
+        add = metric_adder(res, n_fake=n, n_real=len(ref.train))
+
+        def rate(name: str, mask: np.ndarray, text: str) -> None:
+            lo, hi = wilson_interval(int(mask.sum()), n)
+            add(name, mask.mean(), text, higher_is_better=False, ci_low=lo, ci_high=hi)
+
+        rate(
+            "unrecognizable_rate",
+            masks["unrecognizable"],
+            "share of samples that are out of distribution or classified with confidence < 0.5",
+        )
+        rate(
+            "ood_rate",
+            masks["ood"],
+            "share of samples beyond the 99th percentile of MNIST "
+            "test's 5th-neighbour distance to MNIST train, in pixel or mnist_cnn space",
+        )
+        rate(
+            "low_confidence_rate",
+            masks["low_confidence"],
+            "share of samples whose top class probability is below 0.5",
+        )
+        for c in range(10):
+            lo, hi = wilson_interval(int(stats["counts"][c]), n)
+            add(
+                f"share_{c}",
+                stats["shares"][c],
+                f"share of all samples recognized as a {c} (target: its share of MNIST train)",
+                target=float(ref.train_shares[c]),
+                ci_low=lo,
+                ci_high=hi,
+            )
+        add(
+            "modes_covered",
+            stats["modes_covered"],
+            "digits whose share reaches a quarter of their MNIST-train share (of 10)",
+            higher_is_better=True,
+        )
+        add(
+            "modes_covered_any",
+            stats["modes_covered_any"],
+            "digits predicted at least once among recognizable samples (of 10)",
+            higher_is_better=True,
+        )
+        add(
+            "kl_to_train",
+            stats["kl_to_train"],
+            "KL(p || p_train) in nats, p the digit distribution of recognizable samples",
+            higher_is_better=False,
+        )
+        add(
+            "kl_to_uniform",
+            stats["kl_to_uniform"],
+            "KL(p || uniform over 10 digits) in nats",
+            higher_is_better=False,
+        )
+        add(
+            "entropy",
+            stats["entropy"],
+            "entropy of p in nats (log 10 = 2.303 for 10 equal digits)",
+            higher_is_better=True,
+        )
+        res.rules = [
+            f"Out of distribution: distance to the {K_OOD}th nearest MNIST-train image above "
+            f"{thresholds['pixel']:.3f} in pixel space or {thresholds['mnist_cnn']:.4f} in "
+            f"mnist_cnn space (the {OOD_PERCENTILE:g}th percentiles over MNIST test).",
+            "Unrecognizable: out of distribution, or top class probability below 0.5.",
+            f"A digit is covered when its share reaches {COVERAGE_FRACTION:g} x its share of "
+            "MNIST train; a digit not covered is flagged.",
+            f"Flagged when unrecognizable_rate exceeds {UNRECOGNIZABLE_FLAG:.0%}.",
+        ]
+        self._flags(res, stats, ref.train_shares)
+        res.tables["samples"] = pd.DataFrame(
+            {
+                "sample": np.arange(n),
+                "predicted": predicted,
+                "confidence": ctx.probs.max(1),
+                "kth_dist_pixel": kth["pixel"],
+                "kth_dist_mnist_cnn": kth["mnist_cnn"],
+                "ood": masks["ood"],
+                "low_confidence": masks["low_confidence"],
+                "unrecognizable": masks["unrecognizable"],
+            }
+        )
+        res.tables["digits"] = pd.DataFrame(
+            {
+                "digit": np.arange(10),
+                "count": stats["counts"],
+                "share": stats["shares"],
+                "train_share": ref.train_shares,
+                "covered": stats["covered"],
+            }
+        )
+        res.arrays = {"images": ctx.images[:, 0].numpy()}
+        return res
+
+    @staticmethod
+    def _flags(res: AnalysisResult, stats: dict, train_shares: np.ndarray) -> None:
+        for c in np.flatnonzero(~stats["covered"]):
+            m = res.metric(f"share_{c}")
+            res.flags.append(
+                Flag(
+                    f"Digit {c} is under-produced: share_{c} = {m.value:.3f} (95% CI "
+                    f"{m.ci_low:.3f}-{m.ci_high:.3f}) is below a quarter of its training share "
+                    f"{train_shares[c]:.3f}.",
+                    "share below 0.25 x training share",
+                    [m.name],
+                )
+            )
+        m = res.metric("unrecognizable_rate")
+        if m.value > UNRECOGNIZABLE_FLAG:
+            res.flags.append(
+                Flag(
+                    f"{m.value:.1%} of samples are no recognizable digit (95% CI {m.ci_low:.1%}-"
+                    f"{m.ci_high:.1%}).",
+                    "unrecognizable_rate > 10%",
+                    [m.name],
+                )
+            )
+
+    def plot(self, res: AnalysisResult) -> dict[str, Figure]:
+        return {
+            "shares": plot_shares(res),
+            "confidence": plot_confidence(res),
+            "by_digit": plot_digit_grid(res),
+            "unrecognizable": plot_unrecognizable(res),
+        }
+
+
+def plot_shares(res: AnalysisResult, ax=None) -> Figure | None:
+    """Share of each digit among samples, with Wilson intervals, against MNIST train."""
+    fig = None
+    if ax is None:
+        fig = Figure(figsize=(6.4, 3.4), layout="constrained")
+        ax = fig.subplots()
+    shares = [res.metric(f"share_{c}") for c in range(10)]
+    x = np.arange(10)
+    vals = np.array([m.value for m in shares])
+    err = np.clip([[m.value - m.ci_low, m.ci_high - m.value] for m in shares], 0, None).T
+    ax.bar(x - 0.2, vals, 0.4, yerr=err, capsize=2, label="generated", color="tab:blue")
+    ax.bar(x + 0.2, [m.target for m in shares], 0.4, label="MNIST train", color="0.7")
+    ax.plot(
+        x,
+        [COVERAGE_FRACTION * m.target for m in shares],
+        "_",
+        ms=14,
+        color="tab:red",
+        label="coverage threshold",
+    )
+    ax.set(xticks=x, xlabel="predicted digit", ylabel="share of all samples")
+    ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+def plot_confidence(res: AnalysisResult, ax=None) -> Figure | None:
+    """Histogram of the classifier's top probability, recognizable vs unrecognizable samples."""
+    fig = None
+    if ax is None:
+        fig = Figure(figsize=(6.4, 3.0), layout="constrained")
+        ax = fig.subplots()
+    t = res.tables["samples"]
+    bins = np.linspace(0, 1, 41)
+    for flag, label, color in (
+        (False, "recognizable", "tab:blue"),
+        (True, "unrecognizable", "tab:red"),
+    ):
+        ax.hist(
+            t.loc[t.unrecognizable == flag, "confidence"],
+            bins=bins,
+            label=label,
+            color=color,
+            alpha=0.7,
+        )
+    ax.axvline(MIN_CONFIDENCE, color="k", lw=0.8, ls="--")
+    ax.set(xlabel="top class probability", ylabel="samples", yscale="log")
+    ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+def _grid(ax, images: np.ndarray, ncol: int) -> None:
+    rows = -(-len(images) // ncol) if len(images) else 1
+    canvas = np.ones((rows * 29 + 1, ncol * 29 + 1))
+    for i, im in enumerate(images):
+        r, c = divmod(i, ncol)
+        canvas[1 + r * 29 : 1 + r * 29 + 28, 1 + c * 29 : 1 + c * 29 + 28] = im
+    ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_digit_grid(res: AnalysisResult, per_digit: int = 12) -> Figure:
+    """Recognizable samples, one row per predicted digit."""
+    t, images = res.tables["samples"], res.arrays["images"]
+    fig = Figure(figsize=(per_digit * 0.45, 10 * 0.5), layout="constrained")
+    axes = fig.subplots(10, 1)
+    for c, ax in enumerate(axes):
+        idx = t.index[(t.predicted == c) & ~t.unrecognizable][:per_digit]
+        _grid(ax, images[idx], per_digit)
+        ax.set_ylabel(str(c), rotation=0, labelpad=8, va="center")
+    return fig
+
+
+def plot_unrecognizable(res: AnalysisResult, count: int = 48) -> Figure:
+    """Samples set aside as unrecognizable (out of distribution or low confidence)."""
+    t, images = res.tables["samples"], res.arrays["images"]
+    idx = t.index[t.unrecognizable][:count]
+    fig = Figure(figsize=(12 * 0.45, max(1, -(-len(idx) // 12)) * 0.5 + 0.3), layout="constrained")
+    ax = fig.subplots()
+    _grid(ax, images[idx], 12)
+    ax.set_title(
+        f"{int(t.unrecognizable.sum())} unrecognizable samples (first {len(idx)})", fontsize="small"
+    )
+    return fig

@@ -1,0 +1,125 @@
+"""The shared context of one audit: everything analyses need, computed once, lazily.
+
+Analyses read samples, classifier outputs, reference data and neighbour results from here, so
+that, for instance, the pixel-space neighbour search that the modes analysis needs is the one
+the memorization analysis reuses.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganalyze.generators import Discriminator, Generator
+from ganalyze.neighbors import Neighbors, knn
+from ganalyze.reference import K_OOD, ReferenceData, classify
+
+logger = logging.getLogger(__name__)
+
+SPACES = ("pixel", "mnist_cnn")
+
+
+@dataclass
+class Samples:
+    """The audited samples: canonical images and the latents that made them (None if unknown)."""
+
+    images: torch.Tensor
+    z: torch.Tensor | None
+
+
+class Context:
+    """Lazily computed, shared inputs of every analysis."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        n_samples: int | None = None,
+        seed: int = 0,
+        data_dir: str | Path | None = None,
+        progress: bool = True,
+        reference: ReferenceData | None = None,
+    ) -> None:
+        self.generator, self.seed, self.progress = generator, int(seed), progress
+        if n_samples is None:
+            n_samples = len(generator.images) if generator.images is not None else 10_000
+        self.n_samples = int(n_samples)
+        self.data_dir = data_dir
+        self._reference = reference
+
+    @cached_property
+    def reference(self) -> ReferenceData:
+        return self._reference or ReferenceData(self.data_dir, progress=self.progress)
+
+    @cached_property
+    def samples(self) -> Samples:
+        logger.info("sampling %d images (seed %d)", self.n_samples, self.seed)
+        z, images = self.generator.sample(self.n_samples, self.seed)
+        return Samples(images=images, z=z)
+
+    @property
+    def images(self) -> torch.Tensor:
+        return self.samples.images
+
+    @cached_property
+    def _classified(self) -> tuple[np.ndarray, np.ndarray]:
+        return classify(self.images, progress=self.progress)
+
+    @property
+    def probs(self) -> np.ndarray:
+        """Classifier probabilities (n, 10) of the samples."""
+        return self._classified[0]
+
+    @property
+    def features(self) -> np.ndarray:
+        """mnist_cnn features (n, 128) of the samples."""
+        return self._classified[1]
+
+    def space(self, space: str) -> np.ndarray:
+        """The samples in 'pixel' (n, 784) or 'mnist_cnn' (n, 128) space."""
+        if space == "pixel":
+            return self.images.reshape(len(self.images), -1).numpy()
+        return self.features
+
+    def neighbors_in_train(self, space: str, k: int = K_OOD) -> Neighbors:
+        """The k nearest MNIST-train images of every sample (computed once per space)."""
+        cache = self.__dict__.setdefault("_knn", {})
+        if space not in cache or cache[space].indices.shape[1] < k:
+            logger.info(
+                "nearest MNIST-train neighbours of %d samples (%s space)", len(self.images), space
+            )
+            cache[space] = knn(
+                queries=self.space(space),
+                base=self.reference.space("train", space),
+                k=max(k, K_OOD),
+            )
+        full = cache[space]
+        return Neighbors(full.distances[:, :k], full.indices[:, :k])
+
+    @cached_property
+    def discriminator(self) -> Discriminator | None:
+        _ = self.samples  # G's native output form is known once it has been sampled
+        return self.generator.bound_discriminator()
+
+    def available(self) -> dict[str, str | None]:
+        """For each need, None when this context provides it, else the reason why not."""
+        gen = self.generator
+        no_gen = f"{gen.spec} is a file of samples, with no generator to call"
+        return {
+            "samples": None,
+            "generator": None if gen.has_generator else no_gen,
+            "latents": None if gen.has_generator else no_gen,
+            "discriminator": None
+            if gen.discriminator is not None
+            else (
+                "no discriminator was given (a ganalyze checkpoint carries one; else pass "
+                "--discriminator FILE)"
+            ),
+            "history": None
+            if gen.info.get("history")
+            else ("no training history: only checkpoints written by `ganalyze train` carry one"),
+        }

@@ -1,0 +1,191 @@
+"""One loader for everything a user may be handed: ``load_generator(spec, ...) -> Generator``.
+
+Resolution order:
+
+1. ``path/to/file.py:name`` or ``package.module:name``: a Python entry point;
+2. a folder: PNG samples; a ``.npy`` / ``.npz`` file: an array of samples;
+3. a TorchScript file (torch.jit.save) or a torch.export program (.pt2, torch.export.save),
+   recognised by their archive contents;
+4. any other torch file, read with ``weights_only=True``: a ``ganalyze train`` checkpoint, or a
+   bare state_dict of the reference architecture (keys 0.weight ... 4.bias, legacy format too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import torch
+
+from ganalyze.errors import InputError, LoaderError
+from ganalyze.generators.base import (
+    ACCEPTED_SHAPES,
+    Discriminator,
+    Generator,
+    canonical_shape,
+    detect_range,
+    parse_range,
+    to_unit_range,
+)
+from ganalyze.generators.entrypoint import from_entry_point, split_entry_point
+from ganalyze.generators.files import (
+    archive_kind,
+    from_export,
+    from_torch_object,
+    from_torchscript,
+    is_reference_state_dict,
+    reference_discriminator,
+    safe_load,
+)
+from ganalyze.generators.samples import from_samples
+
+__all__ = [
+    "ACCEPTED_FORMS",
+    "ACCEPTED_SHAPES",
+    "Discriminator",
+    "Generator",
+    "canonical_shape",
+    "detect_range",
+    "load_generator",
+    "parse_range",
+    "to_unit_range",
+]
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED_FORMS = (
+    "a checkpoint written by `ganalyze train`; "
+    "a bare state_dict of the reference MLP (keys 0.weight ... 4.bias), with --discriminator FILE "
+    "for D; a TorchScript file (torch.jit.save); a torch.export program (.pt2); a Python entry "
+    "point path/to/file.py:name or package.module:name (with --weights FILE); a .npy/.npz of "
+    "images; or a folder of PNG images"
+)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_generator(
+    spec: str | Path,
+    *,
+    discriminator: str | Path | None = None,
+    weights: str | Path | None = None,
+    latent_dim: int | None = None,
+    prior: str | None = None,
+    output_range: str | None = None,
+    d_input_range: str | None = None,
+    trust_pickle: bool = False,
+    device: str | torch.device = "cpu",
+) -> Generator:
+    """Load a generator (or a file of samples) into ganalyze's canonical form.
+
+    Parameters
+    ----------
+    spec
+        What to audit; see the module docstring for the accepted forms.
+    discriminator
+        A file with D: a reference-architecture state_dict, TorchScript or torch.export.
+    weights
+        A state_dict file loaded into an entry point's module (``weights_only=True``).
+    latent_dim, prior
+        Override the latent size and the prior ("normal": N(0, I); "uniform": U(-1, 1)).
+    output_range, d_input_range
+        "-1,1", "0,1" or "0,255" instead of auto-detection / G's native range.
+    trust_pickle
+        Allow unpickling whole objects (only for files you trust).
+    device
+        Where the generator and discriminator run.
+
+    Returns
+    -------
+    Generator
+        ``sample(n, seed) -> (z, images)`` with images float32 (n, 1, 28, 28) in [0, 1].
+
+    Raises
+    ------
+    LoaderError
+        When the spec cannot be read; the message lists every accepted form.
+    """
+    device = torch.device(
+        "cuda"
+        if device == "auto" and torch.cuda.is_available()
+        else "cpu"
+        if device == "auto"
+        else device
+    )
+    spec_str = str(spec)
+    out_range, d_range = parse_range(output_range), parse_range(d_input_range)
+    if prior not in (None, "normal", "uniform"):
+        raise InputError(f"Unknown prior {prior!r}; expected normal or uniform.")
+    entry = split_entry_point(spec_str)
+    path = Path(spec_str).expanduser()
+    if entry is not None:
+        gen = from_entry_point(*entry, device, Path(weights) if weights else None, trust_pickle)
+    elif not path.exists():
+        raise LoaderError(f"{spec_str} does not exist. ganalyze accepts {ACCEPTED_FORMS}.")
+    elif path.is_dir() or path.suffix.lower() in (".npy", ".npz"):
+        gen = from_samples(path, out_range)
+    else:
+        kind = archive_kind(path)
+        if kind == "torchscript":
+            gen = from_torchscript(path, device)
+        elif kind == "export":
+            gen = from_export(path, device)
+        else:
+            try:
+                obj = safe_load(path, trust_pickle)
+            except LoaderError as exc:
+                if "pickled Python objects" in str(exc):
+                    raise
+                raise LoaderError(
+                    f"{path} is not a file ganalyze can read ({exc}). ganalyze "
+                    f"accepts {ACCEPTED_FORMS}."
+                ) from None
+            gen = from_torch_object(obj, path, device, {})
+        gen.info["sha256"] = _sha256(path)
+    if weights is not None and entry is None:
+        raise InputError(
+            "--weights applies to Python entry points (file.py:Class); "
+            f"{spec_str} is a {gen.kind.replace('_', ' ')}."
+        )
+    if gen.kind != "samples":
+        if latent_dim is not None:
+            gen.latent_dim = int(latent_dim)
+        if prior is not None:
+            gen.prior = prior
+        if out_range is not None:
+            gen.output_range, gen.range_source = out_range, "option"
+    if discriminator is not None:
+        gen.discriminator = _load_discriminator(Path(discriminator), device, trust_pickle)
+    if gen.discriminator is not None and d_range is not None:
+        gen.discriminator.input_range = d_range
+    return gen
+
+
+def _load_discriminator(path: Path, device: torch.device, trust_pickle: bool) -> Discriminator:
+    if not path.is_file():
+        raise LoaderError(f"--discriminator {path} does not exist.")
+    kind = archive_kind(path)
+    if kind == "torchscript":
+        return Discriminator(
+            torch.jit.load(str(path), map_location=device).eval(), None, None, device=device
+        )
+    if kind == "export":
+        return Discriminator(torch.export.load(str(path)).module(), None, None, device=device)
+    state = safe_load(path, trust_pickle, "discriminator")
+    if isinstance(state, dict) and not is_reference_state_dict(state):
+        state = state.get("discriminator", state)
+    if not is_reference_state_dict(state):
+        found = sorted(state)[:12] if isinstance(state, dict) else type(state).__name__
+        raise LoaderError(
+            f"--discriminator {path}: expected a state_dict of the reference D "
+            f"(keys 0.weight ... 4.bias), TorchScript or torch.export; found "
+            f"{found}."
+        )
+    return Discriminator(reference_discriminator(state).to(device), None, None, device=device)

@@ -1,0 +1,265 @@
+"""Generators from torch files: ganalyze checkpoints, bare state_dicts, TorchScript, torch.export.
+
+Nothing is unpickled beyond tensors and plain data (``torch.load(weights_only=True)``); a whole
+pickled nn.Module is refused unless the user passes ``trust_pickle``.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganalyze.errors import LoaderError
+from ganalyze.generators.base import Discriminator, Generator
+
+logger = logging.getLogger(__name__)
+
+REFERENCE_KEYS = {"0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"}
+_G_KEYS = ("generator", "G", "netG", "gen", "g")
+_D_KEYS = ("discriminator", "D", "netD", "disc", "d")
+
+
+def archive_kind(path: Path) -> str:
+    """'torchscript', 'export', 'torch' (torch.save, zip or legacy) by the file's contents."""
+    if not zipfile.is_zipfile(path):
+        return "torch"
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+    if any(n.endswith("/archive_format") or n == "archive_format" for n in names):
+        return "export"
+    if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
+        return "torchscript"
+    if path.suffix == ".pt2":
+        return "export"
+    return "torch"
+
+
+def safe_load(path: Path, trust_pickle: bool = False, what: str = "generator") -> Any:
+    """``torch.load(weights_only=True)``, with a message that names the alternatives when the
+    file holds pickled objects (a whole nn.Module)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" not in str(exc):
+            raise LoaderError(f"Could not read {path} as a torch file: {exc}") from None
+        if trust_pickle:
+            logger.warning("--trust-pickle: unpickling %s with weights_only=False", path)
+            return torch.load(path, map_location="cpu", weights_only=False)
+        detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+        detail = detail.split(" was not an allowed global")[0]
+        raise LoaderError(
+            f"{path} holds pickled Python objects ({detail}), which ganalyze does not unpickle: "
+            "loading them could run arbitrary code. Hand it the weights another way: a Python "
+            f"entry point with its weights (`path/to/model.py:Class --weights {path.name}` with "
+            "a state_dict file), a TorchScript file (torch.jit.save) or a torch.export program "
+            "(torch.export.save). If you trust the file, --trust-pickle loads it as is."
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise LoaderError(f"Could not read {path} as a torch file: {exc}") from None
+
+
+def is_reference_state_dict(obj: Any) -> bool:
+    return (
+        isinstance(obj, dict)
+        and set(obj) == REFERENCE_KEYS
+        and all(torch.is_tensor(v) for v in obj.values())
+    )
+
+
+def reference_generator(state: dict) -> nn.Sequential:
+    """The study's G with the sizes that the state_dict's shapes imply."""
+    from reference_gan.model import make_generator
+
+    hidden, latent = state["0.weight"].shape
+    image = state["4.weight"].shape[0]
+    g = make_generator(latent, hidden, image)
+    _load_strict(g, state, "generator")
+    return g.eval()
+
+
+def reference_discriminator(state: dict) -> nn.Sequential:
+    from reference_gan.model import make_discriminator
+
+    hidden, image = state["0.weight"].shape
+    d = make_discriminator(hidden, image)
+    _load_strict(d, state, "discriminator")
+    return d.eval()
+
+
+def _load_strict(model: nn.Module, state: dict, what: str) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise LoaderError(
+            f"The {what} state_dict does not fit the reference architecture "
+            f"(MLP 64-256-256-784): {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def _module_fn(module: nn.Module, device: torch.device):
+    module = module.to(device).eval()
+    return lambda z: module(z)
+
+
+def from_torch_object(obj: Any, path: Path, device: torch.device, opts: dict) -> Generator:
+    """A generator from what ``torch.load`` returned."""
+    from reference_gan.checkpoint import FORMAT
+
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        return _from_ganalyze_checkpoint(obj, path, device)
+    if isinstance(obj, nn.Module):  # only reachable with trust_pickle
+        return Generator(
+            "pickled_module",
+            str(path),
+            fn=_module_fn(obj, device),
+            latent_dim=infer_latent_dim(obj),
+            device=device,
+        )
+    g_state = obj if is_reference_state_dict(obj) else None
+    d_state = None
+    if g_state is None and isinstance(obj, dict):
+        g_state = next((obj[k] for k in _G_KEYS if is_reference_state_dict(obj.get(k))), None)
+        d_state = next((obj[k] for k in _D_KEYS if is_reference_state_dict(obj.get(k))), None)
+    if g_state is None:
+        found = sorted(obj)[:12] if isinstance(obj, dict) else type(obj).__name__
+        raise LoaderError(
+            f"{path} is a torch file, but not a generator ganalyze recognises (found {found}). "
+            "Expected a `ganalyze train` checkpoint or a state_dict of the reference "
+            "architecture (keys 0.weight ... 4.bias). For another architecture use a Python "
+            "entry point `file.py:Class --weights FILE`, TorchScript or torch.export."
+        )
+    g = reference_generator(g_state)
+    gen = Generator(
+        "state_dict",
+        str(path),
+        fn=_module_fn(g, device),
+        latent_dim=g[0].in_features,
+        device=device,
+    )
+    if d_state is not None:
+        gen.discriminator = Discriminator(
+            reference_discriminator(d_state).to(device), None, None, device=device
+        )
+    return gen
+
+
+def _from_ganalyze_checkpoint(ck: dict, path: Path, device: torch.device) -> Generator:
+    cfg = ck["config"]
+    g = reference_generator(ck["generator"])
+    d = reference_discriminator(ck["discriminator"]).to(device)
+    img_range = ",".join(f"{v:g}" for v in cfg["image_range"])
+    gen = Generator(
+        "ganalyze_checkpoint",
+        str(path),
+        fn=_module_fn(g, device),
+        latent_dim=int(cfg["latent_dim"]),
+        prior=cfg.get("prior", "normal"),
+        output_range=img_range,
+        range_source="checkpoint",
+        device=device,
+    )
+    d_range = ",".join(f"{v:g}" for v in cfg["d_input_range"])
+    gen.discriminator = Discriminator(
+        d, d_range, tuple(cfg["d_input_shape"]), output=cfg.get("d_output"), device=device
+    )
+    gen.info.update(
+        history=list(ck.get("history", [])),
+        train_indices=cfg.get("train_indices"),
+        epoch=int(ck["epoch"]),
+        config={k: v for k, v in cfg.items() if k != "train_indices"},
+        fixed_z=ck.get("fixed_z"),
+        run_dir=_run_dir(path),
+    )
+    return gen
+
+
+def _run_dir(path: Path) -> Path:
+    path = path.resolve()
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+def infer_latent_dim(module: Any) -> int | None:
+    """``latent_dim`` (or nz / z_dim) if the module has one, else the first Linear's inputs."""
+    for attr in ("latent_dim", "nz", "z_dim", "latent_size"):
+        value = getattr(module, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    if isinstance(module, nn.Module):
+        for m in module.modules():
+            if isinstance(m, nn.Linear):
+                return m.in_features
+            if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+                return None
+    return None
+
+
+def from_torchscript(path: Path, device: torch.device) -> Generator:
+    try:
+        module = torch.jit.load(str(path), map_location=device).eval()
+    except RuntimeError as exc:
+        raise LoaderError(f"Could not load TorchScript file {path}: {exc}") from None
+    latent = infer_latent_dim(module)
+    if latent is None:
+        first = next((p for p in module.parameters() if p.ndim == 2), None)
+        latent = int(first.shape[1]) if first is not None else None
+    gen = Generator(
+        "torchscript", str(path), fn=lambda z: module(z), latent_dim=latent, device=device
+    )
+    d = getattr(module, "discriminator", None)
+    if d is not None:
+        gen.discriminator = Discriminator(d, None, None, device=device)
+    return gen
+
+
+def from_export(path: Path, device: torch.device) -> Generator:
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:  # torch.export raises many types for foreign files
+        raise LoaderError(f"Could not load torch.export program {path}: {exc}") from None
+    module = program.module()
+    shapes = [
+        tuple(n.meta["val"].shape)
+        for n in program.graph.nodes
+        if n.op == "placeholder" and n.name in program.graph_signature.user_inputs
+    ]
+    if len(shapes) != 1 or len(shapes[0]) != 2:
+        raise LoaderError(
+            f"The torch.export program {path} takes inputs {shapes}; expected one "
+            "latent batch of shape (n, latent_dim)."
+        )
+    batch, latent = shapes[0]
+    fixed = int(batch) if isinstance(batch, int) else None
+    gen = Generator(
+        "torch_export",
+        str(path),
+        fn=_fixed_batch(module, fixed),
+        latent_dim=int(latent),
+        device=device,
+    )
+    if fixed is not None:
+        logger.info("%s was exported for batches of %d; calling it in such batches", path, fixed)
+    return gen
+
+
+def _fixed_batch(module, batch: int | None):
+    """Call a program exported with a static batch size on any number of latents (padding)."""
+    if batch is None:
+        return lambda z: module(z)
+
+    def call(z: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for i in range(0, len(z), batch):
+            zb = z[i : i + batch]
+            pad = batch - len(zb)
+            if pad:
+                zb = torch.cat([zb, zb.new_zeros(pad, zb.shape[1])])
+            outs.append(module(zb)[: batch - pad])
+        return torch.cat(outs)
+
+    return call

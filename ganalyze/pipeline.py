@@ -1,0 +1,160 @@
+"""``audit(spec, ...) -> Report``: load, sample, run the analyses, collect the report."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import platform
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from ganalyze.analyses import REGISTRY
+from ganalyze.classifier.model import WEIGHTS_PATH, file_sha256
+from ganalyze.context import Context
+from ganalyze.errors import InputError
+from ganalyze.generators import load_generator
+from ganalyze.report import Report
+
+logger = logging.getLogger(__name__)
+
+
+def select_analyses(names: str | Iterable[str] | None) -> list[str]:
+    """Registered analyses by name, in registry order; all when ``names`` is None."""
+    if names is None:
+        return list(REGISTRY)
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    names = list(names)
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown or not names:
+        raise InputError(
+            f"Unknown analyses {unknown or names}; registered: "
+            f"{', '.join(REGISTRY)} (see `ganalyze analyses`)."
+        )
+    return [n for n in REGISTRY if n in names]
+
+
+def audit(
+    spec: str | Path,
+    *,
+    n_samples: int | None = None,
+    seed: int = 0,
+    analyses: str | Iterable[str] | None = None,
+    device: str = "cpu",
+    data_dir: str | Path | None = None,
+    progress: bool = False,
+    **load_options,
+) -> Report:
+    """Audit a generator (or a file of samples) and return its :class:`Report`.
+
+    Parameters
+    ----------
+    spec
+        What to audit: a ``ganalyze train`` checkpoint, a bare state_dict, TorchScript,
+        torch.export, ``file.py:name`` / ``package.module:name``, a .npy/.npz of images or a
+        folder of PNGs (see :func:`ganalyze.load_generator`).
+    n_samples
+        Samples to draw (default 10,000 for a generator, every image of a samples file).
+    seed
+        Seed of the latents (and of a subset of a samples file).
+    analyses
+        Names (or "a,b") of the analyses to run; default all registered.
+    device
+        "cpu", "cuda" or "auto" for the generator and discriminator.
+    data_dir
+        MNIST root (default $GANALYZE_DATA, else ~/.cache/ganalyze/data).
+    **load_options
+        discriminator, weights, latent_dim, prior, output_range, d_input_range, trust_pickle:
+        passed to :func:`ganalyze.load_generator`.
+
+    Returns
+    -------
+    Report
+        Metrics (tidy DataFrame), findings, figures and tables; ``.save(dir)`` writes them.
+    """
+    names = select_analyses(analyses)
+    if n_samples is not None and n_samples < 1:
+        raise InputError(f"n_samples must be positive; got {n_samples}.")
+    gen = load_generator(spec, device=device, **load_options)
+    ctx = Context(gen, n_samples=n_samples, seed=seed, data_dir=data_dir, progress=progress)
+    _ = ctx.samples  # sampling first: the range decision belongs in the header
+    available = ctx.available()
+    report = Report(meta=_meta(ctx, names))
+    for name in names:
+        analysis = REGISTRY[name]()
+        missing = [(need, available[need]) for need in analysis.needs if available[need]]
+        if missing:
+            report.skipped.append((name, f"needs {missing[0][0]}: {missing[0][1]}"))
+            continue
+        logger.info("running analysis %s", name)
+        result = analysis.run(ctx)
+        result.figures = analysis.plot(result)
+        report.results.append(result)
+    return report
+
+
+def _meta(ctx: Context, names: list[str]) -> dict:
+    from ganalyze import __version__
+
+    gen = ctx.generator
+    d = ctx.discriminator
+    meta = {
+        "spec": gen.spec,
+        "kind": gen.kind,
+        "sha256": gen.info.get("sha256"),
+        "latent_dim": gen.latent_dim,
+        "prior": gen.prior if gen.has_generator else None,
+        "n_samples": len(ctx.images),
+        "seed": ctx.seed,
+        "output_range": gen.output_range,
+        "output_range_source": gen.range_source,
+        "native_shape": list(gen.native_shape) if gen.native_shape else None,
+        "discriminator": None
+        if d is None
+        else {
+            "input_range": d.input_range,
+            "input_shape": list(d.input_shape or ()),
+            "output": d.output,
+        },
+        "analyses": names,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "classifier_sha256": file_sha256(WEIGHTS_PATH),
+        "versions": {
+            "ganalyze": __version__,
+            "torch": str(torch.__version__),
+            "python": platform.python_version(),
+        },
+    }
+    if "epoch" in gen.info:
+        meta["checkpoint_epoch"] = gen.info["epoch"]
+    rng = {"-1,1": "[-1, 1]", "0,1": "[0, 1]", "0,255": "0-255"}
+    header = [
+        ("kind", gen.kind.replace("_", " ")),
+        ("file sha256", meta["sha256"] or "–"),
+        (
+            "latent size / prior",
+            f"{gen.latent_dim} / {meta['prior']}" if gen.has_generator else "– (samples file)",
+        ),
+        ("samples", f"{meta['n_samples']} (seed {ctx.seed})"),
+        (
+            "output range",
+            f"{rng.get(gen.output_range, gen.output_range)} "
+            f"({gen.range_source}), native shape {tuple(gen.native_shape or ())}",
+        ),
+        (
+            "discriminator",
+            "none"
+            if d is None
+            else f"input {rng.get(d.input_range)}, shape "
+            f"{tuple(d.input_shape or ())}, output {d.output or 'auto'}",
+        ),
+        ("analyses", ", ".join(names)),
+        ("date (UTC)", meta["date"]),
+        ("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items())),
+    ]
+    if "checkpoint_epoch" in meta:
+        header.insert(1, ("checkpoint epoch", str(meta["checkpoint_epoch"])))
+    meta["header"] = header
+    return meta

@@ -1,0 +1,125 @@
+"""Reference data: MNIST train and test with their classifier outputs and neighbour distances.
+
+Each derived array is computed on first use and cached in ``$GANALYZE_CACHE/reference/<key>/``
+as a ``.npy`` file, where ``key`` hashes the MNIST files' contents, the classifier weights and
+the cache layout version, never a folder name alone: a change to either rebuilds the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ganalyze._io import atomic_path
+from ganalyze.classifier.model import WEIGHTS_PATH, file_sha256, load_classifier
+from ganalyze.data import cache_dir, load_mnist
+from ganalyze.neighbors import Neighbors, knn
+
+logger = logging.getLogger(__name__)
+
+CACHE_VERSION = "1"
+K_OOD = 5  # the out-of-distribution rule's k
+
+
+@torch.inference_mode()
+def classify(
+    images: torch.Tensor, model=None, batch_size: int = 1000, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities (n, 10) and mnist_cnn features (n, 128, L2-normalised) of canonical
+    images, with the bundled classifier unless ``model`` is given."""
+    model = model if model is not None else load_classifier()
+    probs, feats = [], []
+    steps = range(0, len(images), batch_size)
+    for i in tqdm(steps, desc="classifier features", disable=not progress, leave=False):
+        x = images[i : i + batch_size].to(torch.float32)
+        emb = model.embed(x)
+        probs.append(torch.softmax(model.head(emb), 1).numpy())
+        feats.append(torch.nn.functional.normalize(emb, dim=1, eps=1e-12).numpy())
+    return np.concatenate(probs), np.concatenate(feats)
+
+
+class ReferenceData:
+    """MNIST train (the memorization reference) and test (the held-out baseline), with derived
+    arrays cached by content hash."""
+
+    def __init__(self, data_dir: str | Path | None = None, progress: bool = True) -> None:
+        self.train = load_mnist(True, data_dir)
+        self.test = load_mnist(False, data_dir)
+        self.progress = progress
+        digest = hashlib.blake2b(digest_size=16)
+        for split in (self.train, self.test):
+            digest.update(split.images.numpy().tobytes())
+            digest.update(split.labels.numpy().tobytes())
+        digest.update(file_sha256(WEIGHTS_PATH).encode())
+        digest.update(CACHE_VERSION.encode())
+        self.key = digest.hexdigest()
+        self.folder = cache_dir() / "reference" / self.key
+
+    @cached_property
+    def train_images(self) -> torch.Tensor:
+        return self.train.to_unit()
+
+    @cached_property
+    def test_images(self) -> torch.Tensor:
+        return self.test.to_unit()
+
+    @cached_property
+    def train_shares(self) -> np.ndarray:
+        """The share of each digit in MNIST train."""
+        return np.bincount(self.train.labels.numpy(), minlength=10) / len(self.train)
+
+    def cached(self, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """The array ``name`` from the cache, computed and stored on first use."""
+        path = self.folder / f"{name}.npy"
+        if path.is_file():
+            return np.load(path, allow_pickle=False)
+        logger.info("computing reference array %s (cached in %s)", name, self.folder)
+        value = np.ascontiguousarray(compute())
+        try:
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, value, allow_pickle=False)
+        except OSError as exc:
+            logger.warning("could not cache %s in %s: %s", name, self.folder, exc)
+        return value
+
+    def _classified(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        images = self.train_images if split == "train" else self.test_images
+
+        def compute() -> np.ndarray:
+            probs, feats = classify(images, progress=self.progress)
+            return np.concatenate([probs, feats], axis=1)
+
+        both = self.cached(f"{split}_classifier", compute)
+        return both[:, :10], both[:, 10:]
+
+    def probs(self, split: str) -> np.ndarray:
+        """Classifier probabilities (n, 10) of MNIST ``split`` ('train' or 'test')."""
+        return self._classified(split)[0]
+
+    def features(self, split: str) -> np.ndarray:
+        """mnist_cnn features (n, 128) of MNIST ``split``."""
+        return self._classified(split)[1]
+
+    def space(self, split: str, space: str) -> np.ndarray:
+        """MNIST ``split`` in a feature space: 'pixel' (n, 784) in [0, 1] or 'mnist_cnn'."""
+        if space == "pixel":
+            images = self.train_images if split == "train" else self.test_images
+            return images.reshape(len(images), -1).numpy()
+        return self.features(split)
+
+    def test_to_train(self, space: str, k: int = K_OOD) -> Neighbors:
+        """The k nearest MNIST-train images of every MNIST-test image in ``space``."""
+
+        def compute() -> np.ndarray:
+            nn_ = knn(queries=self.space("test", space), base=self.space("train", space), k=k)
+            return np.concatenate([nn_.distances.astype(np.float64), nn_.indices], axis=1)
+
+        both = self.cached(f"test_to_train_{space}_k{k}", compute)
+        return Neighbors(both[:, :k].astype(np.float32), both[:, k:].astype(np.int64))
