@@ -209,14 +209,28 @@ class Modes(Analysis):
 
     @staticmethod
     def _flags(res: AnalysisResult, stats: dict, train_shares: np.ndarray) -> None:
-        for c in np.flatnonzero(~stats["covered"]):
+        missed = np.flatnonzero(~stats["covered"])
+        rule = f"share below {COVERAGE_FRACTION:g} x training share"
+        if len(missed) > 3:  # one finding, not ten
+            names = [f"share_{c}" for c in missed]
+            res.flags.append(
+                Flag(
+                    f"{len(missed)} of 10 digits are under-produced "
+                    f"({', '.join(map(str, missed))}): each has less than a quarter of its "
+                    f"training share; modes_covered = {stats['modes_covered']}.",
+                    rule,
+                    names,
+                )
+            )
+            missed = []
+        for c in missed:
             m = res.metric(f"share_{c}")
             res.flags.append(
                 Flag(
                     f"Digit {c} is under-produced: share_{c} = {m.value:.3f} (95% CI "
                     f"{m.ci_low:.3f}-{m.ci_high:.3f}) is below a quarter of its training share "
                     f"{train_shares[c]:.3f}.",
-                    "share below 0.25 x training share",
+                    rule,
                     [m.name],
                 )
             )
