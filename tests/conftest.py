@@ -34,3 +34,38 @@ def mnist_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return root
+
+
+@pytest.fixture(scope="session")
+def reference(mnist_dir):
+    """MNIST train/test with classifier outputs and neighbours (built once per session)."""
+    from ganalyze.reference import ReferenceData
+
+    return ReferenceData(mnist_dir, progress=False)
+
+
+@pytest.fixture(scope="session")
+def test_split(reference):
+    """A seeded split of MNIST test: half A is the baseline, half B plays the samples."""
+    import numpy as np
+
+    perm = np.random.default_rng(12345).permutation(len(reference.test))
+    return perm[:5000], perm[5000:]
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(mnist_dir, tmp_path_factory) -> Path:
+    """A `ganalyze train --limit 2048 --epochs 2` checkpoint (with its run folder)."""
+    from reference_gan.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("tiny_run")
+    cfg = TrainConfig(
+        epochs=2,
+        limit=2048,
+        data_dir=str(mnist_dir),
+        out=str(out),
+        quiet=True,
+        device="cpu",
+        sample_every=1,
+    )
+    return train(cfg)

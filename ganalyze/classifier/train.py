@@ -51,6 +51,7 @@ def train_classifier(
     lr: float = 2e-3,
     data_dir: str | os.PathLike[str] | None = None,
     quiet: bool = False,
+    limit: int | None = None,
 ) -> dict:
     """Train :class:`MnistCNN` on MNIST train (seeded) and save its weights to ``out``.
 
@@ -59,7 +60,7 @@ def train_classifier(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     train, test = load_mnist(True, data_dir), load_mnist(False, data_dir)
-    x, y = train.to_unit(), train.labels
+    x, y = train.to_unit()[:limit], train.labels[:limit]
     model = MnistCNN()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = epochs * math.ceil(len(x) / batch_size)

@@ -46,7 +46,7 @@ def safe_load(path: Path, trust_pickle: bool = False, what: str = "generator") -
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" not in str(exc):
+        if "Unsupported global" not in str(exc):  # not a pickled object: an unreadable file
             raise LoaderError(f"Could not read {path} as a torch file: {exc}") from None
         if trust_pickle:
             logger.warning("--trust-pickle: unpickling %s with weights_only=False", path)
@@ -55,10 +55,10 @@ def safe_load(path: Path, trust_pickle: bool = False, what: str = "generator") -
         detail = detail.split(" was not an allowed global")[0]
         raise LoaderError(
             f"{path} holds pickled Python objects ({detail}), which ganalyze does not unpickle: "
-            "loading them could run arbitrary code. Hand it the weights another way: a Python "
-            f"entry point with its weights (`path/to/model.py:Class --weights {path.name}` with "
-            "a state_dict file), a TorchScript file (torch.jit.save) or a torch.export program "
-            "(torch.export.save). If you trust the file, --trust-pickle loads it as is."
+            "loading them could run arbitrary code. Hand it the model another way: "
+            "`module:Class --weights FILE` (a Python entry point such as path/to/model.py:Class, "
+            "with the weights saved as a state_dict), a TorchScript file (torch.jit.save) or a "
+            "torch.export program (torch.export.save). If you trust the file, --trust-pickle loads it as is."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise LoaderError(f"Could not read {path} as a torch file: {exc}") from None
