@@ -58,7 +58,8 @@ def safe_load(path: Path, trust_pickle: bool = False, what: str = "generator") -
             "loading them could run arbitrary code. Hand it the model another way: "
             "`module:Class --weights FILE` (a Python entry point such as path/to/model.py:Class, "
             "with the weights saved as a state_dict), a TorchScript file (torch.jit.save) or a "
-            "torch.export program (torch.export.save). If you trust the file, --trust-pickle loads it as is."
+            "torch.export program (torch.export.save). If you trust the file, --trust-pickle "
+            "loads it as is."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise LoaderError(f"Could not read {path} as a torch file: {exc}") from None
