@@ -1,0 +1,67 @@
+"""The exact neighbour search equals a float64 brute force, ties included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ganalyze.errors import InputError
+from ganalyze.neighbors import ExactIndex, brute_force_knn, knn
+
+
+def _assert_same(ours, ref) -> None:
+    np.testing.assert_array_equal(ours.indices, ref.indices)
+    np.testing.assert_allclose(ours.distances, ref.distances, rtol=1e-6, atol=1e-6)
+
+
+def test_random_data_with_copies_and_duplicate_base_rows() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.random((3000, 40)).astype(np.float32)
+    base[100] = base[7]  # duplicate base rows: a tie the lower index must win
+    queries = rng.random((400, 40)).astype(np.float32)
+    queries[:20] = base[:20]  # exact copies: distance 0
+    queries[20] = base[7]
+    ours = knn(queries=queries, base=base, k=4)
+    _assert_same(ours, brute_force_knn(queries=queries, base=base, k=4))
+    assert (ours.distances[:20, 0] == 0).all()
+    assert ours.indices[20, :2].tolist() == [7, 100]
+
+
+def test_integer_grid_ties() -> None:
+    # many exactly equal distances: every tie must go to the lower index
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 3, size=(500, 6)).astype(np.float32)
+    queries = rng.integers(0, 3, size=(200, 6)).astype(np.float32)
+    _assert_same(
+        knn(queries=queries, base=base, k=7), brute_force_knn(queries=queries, base=base, k=7)
+    )
+
+
+def test_real_mnist(reference) -> None:
+    base = reference.space("train", "pixel")[:20000]
+    queries = reference.space("test", "pixel")[:200]
+    index = ExactIndex(base)
+    _assert_same(index.search(queries, 5), brute_force_knn(queries=queries, base=base, k=5))
+
+
+def test_exclude_self_skips_the_point_itself() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.random((300, 10)).astype(np.float32)
+    x[5] = x[9]
+    ours = knn(queries=x, base=x, k=2, exclude_self=True)
+    assert not (ours.indices == np.arange(300)[:, None]).any()
+    assert ours.indices[5, 0] == 9 and ours.indices[9, 0] == 5 and ours.distances[5, 0] == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"k": 0}, "k must be between 1 and 50"),
+        ({"k": 3, "queries": np.zeros((4, 3))}, "queries have 3 dimensions and the base 5"),
+        ({"k": 3, "queries": np.full((2, 5), np.nan)}, "10 NaN or Inf"),
+    ],
+)
+def test_bad_input_messages(kwargs, message) -> None:
+    args = {"queries": np.zeros((4, 5)), "base": np.zeros((50, 5)), **kwargs}
+    with pytest.raises(InputError, match=message):
+        knn(**args)
