@@ -4,11 +4,11 @@
 their Euclidean distances, sorted by (distance, base index): ties go to the lowest index. The
 result equals a float64 brute force (``tests/test_neighbors.py``).
 
-How it stays exact (:class:`ExactIndex`): distances are first computed in float32 with the norm
-trick (||q||^2 + ||b||^2 - 2 q.b, one BLAS GEMM per block of queries), which keeps the best
+How it stays exact (:class:`ExactIndex`): FAISS's flat index (float32, BLAS) finds the best
 ``k + margin`` candidates; those are re-measured exactly in float64. A query whose
 ``k + margin``-th candidate is not clear of its k-th exact distance by more than the float32
-error bound (a near tie) is measured exhaustively in float64.
+error bound (a near tie) gets a FAISS range search for every point that could still beat it,
+and those are measured exactly too.
 """
 
 from __future__ import annotations
@@ -109,8 +109,12 @@ class ExactIndex:
     """
 
     def __init__(self, base: np.ndarray | torch.Tensor) -> None:
+        import faiss
+
         self.base = _as_matrix("base", base)
-        self.base_sq = (self.base.double() ** 2).sum(1)
+        self.base_sq = torch.linalg.vector_norm(self.base, dim=1, dtype=torch.float64) ** 2
+        self.flat = faiss.IndexFlatL2(self.base.shape[1])
+        self.flat.add(self.base.numpy())
 
     def search(self, queries, k: int, exclude_self: bool = False) -> Neighbors:
         """Exact k nearest base points of each query (see :func:`knn`)."""
@@ -141,24 +145,25 @@ class ExactIndex:
             exact[cand == self_idx.unsqueeze(1)] = float("inf")
         return _sort_ties(exact, cand)
 
-    def _brute(self, qb, k, self_idx, margin: int = 8):
-        """Norm-trick GEMM over the whole base, exact re-check of the best k + margin; rows with
-        a near tie at the margin are measured exhaustively in float64."""
+    def _brute(self, qb, k, self_idx, margin: int = 3):
+        """FAISS's flat (float32, BLAS) search for the best k + margin candidates, an exact
+        float64 re-check of them, and a range search around rows with a near tie."""
         m = self.base.shape[0]
         c = min(k + margin + int(self_idx is not None), m)
-        q_sq = (qb.double() ** 2).sum(1)
-        d2 = torch.addmm(self.base_sq.float().unsqueeze(0), qb, self.base.t(), alpha=-2.0)
-        d2 += q_sq.float().unsqueeze(1)
-        if self_idx is not None:
-            d2[torch.arange(len(qb)), self_idx] = float("inf")
-        cand_d2, cand = torch.topk(d2, c, dim=1, largest=False, sorted=True)
+        q_np = qb.numpy()
+        cand_d2, cand = self.flat.search(q_np, c)
+        cand_d2, cand = torch.from_numpy(cand_d2), torch.from_numpy(cand)
         d, i = self._finish(qb, cand, k, self_idx)
+        q_sq = torch.linalg.vector_norm(qb, dim=1, dtype=torch.float64) ** 2
         tol = 4e-6 * qb.shape[1] ** 0.5 * (q_sq + self.base_sq.max() + 1.0)
         unsafe = (cand_d2[:, -1].double() - tol <= d[:, k - 1]) & (c < m)
         for r in torch.nonzero(unsafe).flatten().tolist():
-            every = torch.arange(m).unsqueeze(0)
+            # every point whose float32 distance, less its error, could beat the k-th exact one
+            radius = float(d[r, k - 1] + tol[r])
+            _, _, found = self.flat.range_search(q_np[r : r + 1], radius)
+            near = torch.from_numpy(found.astype(np.int64)).unsqueeze(0)
             s = None if self_idx is None else self_idx[r : r + 1]
-            dr, ir = self._finish(qb[r : r + 1], every, k, s)
+            dr, ir = self._finish(qb[r : r + 1], near, k, s)
             d[r, :k], i[r, :k] = dr[0, :k], ir[0, :k]
         return d[:, :k], i[:, :k]
 

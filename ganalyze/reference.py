@@ -24,13 +24,13 @@ from ganalyze.neighbors import Neighbors, knn
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 K_OOD = 5  # the out-of-distribution rule's k
 
 
 @torch.inference_mode()
 def classify(
-    images: torch.Tensor, model=None, batch_size: int = 1000, progress: bool = False
+    images: torch.Tensor, model=None, batch_size: int = 256, progress: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities (n, 10) and mnist_cnn features (n, 128, L2-normalised) of canonical
     images, with the bundled classifier unless ``model`` is given."""
@@ -38,7 +38,8 @@ def classify(
     probs, feats = [], []
     steps = range(0, len(images), batch_size)
     for i in tqdm(steps, desc="classifier features", disable=not progress, leave=False):
-        x = images[i : i + batch_size].to(torch.float32)
+        # channels_last: oneDNN's fast convolution layout on CPUs (about 1.7x here)
+        x = images[i : i + batch_size].to(torch.float32, memory_format=torch.channels_last)
         emb = model.embed(x)
         probs.append(torch.softmax(model.head(emb), 1).numpy())
         feats.append(torch.nn.functional.normalize(emb, dim=1, eps=1e-12).numpy())

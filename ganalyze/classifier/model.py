@@ -61,7 +61,7 @@ def _load(path: str) -> MnistCNN:
             f"Could not load the MNIST classifier weights from {path} ({exc}). Reinstall "
             "ganalyze, or rebuild them with `ganalyze classifier train --out FILE`."
         ) from exc
-    return model.eval()
+    return model.eval().to(memory_format=torch.channels_last)
 
 
 def load_classifier(path: str | Path | None = None) -> MnistCNN:

@@ -41,7 +41,7 @@ def png_bytes(fig: Any, cache: dict) -> bytes:
     key = id(fig)
     if key not in cache:
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
         cache[key] = buf.getvalue()
     return cache[key]
 
