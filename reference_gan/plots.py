@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from ganalyze._io import atomic_path, save_figure
@@ -61,6 +62,8 @@ def plot_training_curves(history: Sequence[dict], axes: Sequence | None = None) 
     ax.axhline(0.5, color="0.6", lw=0.8)
     ax.set(xlabel="epoch", ylabel="mean D score", ylim=(0, 1), title="Discriminator scores")
     ax.legend(frameon=False, fontsize="small")
+    for a in axes:
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
     if len(epochs) == 1:
         for a in axes:
             for line in a.get_lines():

@@ -258,7 +258,7 @@ def plot_shares(res: AnalysisResult, ax=None) -> Figure | None:
     """Share of each digit among samples, with Wilson intervals, against MNIST train."""
     fig = None
     if ax is None:
-        fig = Figure(figsize=(6.4, 3.4), layout="constrained")
+        fig = Figure(figsize=(7.6, 3.4), layout="constrained")
         ax = fig.subplots()
     shares = [res.metric(f"share_{c}") for c in range(10)]
     x = np.arange(10)
@@ -275,7 +275,7 @@ def plot_shares(res: AnalysisResult, ax=None) -> Figure | None:
         label="coverage threshold",
     )
     ax.set(xticks=x, xlabel="predicted digit", ylabel="share of all samples")
-    ax.legend(frameon=False, fontsize="small")
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
     return fig
 
 
