@@ -89,6 +89,7 @@ def test_discriminator_is_fed_its_native_range(tmp_path, reference_g) -> None:
     assert rec.seen[2] > 100
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
 def test_torchscript_and_torch_export(tmp_path, reference_g) -> None:
     ts = tmp_path / "g.ts"
     torch.jit.save(torch.jit.script(reference_g), ts)
