@@ -58,7 +58,7 @@ class Context:
     @cached_property
     def samples(self) -> Samples:
         logger.info("sampling %d images (seed %d)", self.n_samples, self.seed)
-        z, images = self.generator.sample(self.n_samples, self.seed)
+        z, images = self.generator.sample(self.n_samples, self.seed, progress=self.progress)
         return Samples(images=images, z=z)
 
     @property

@@ -124,3 +124,15 @@ class ReferenceData:
 
         both = self.cached(f"test_to_train_{space}_k{k}", compute)
         return Neighbors(both[:, :k].astype(np.float32), both[:, k:].astype(np.int64))
+
+    def train_to_train(self, space: str, k: int = K_OOD) -> Neighbors:
+        """The k nearest other MNIST-train images of every MNIST-train image in ``space`` (a
+        point is not its own neighbour); about a minute in pixel space, then cached."""
+
+        def compute() -> np.ndarray:
+            base = self.space("train", space)
+            nn_ = knn(queries=base, base=base, k=k, exclude_self=True)
+            return np.concatenate([nn_.distances.astype(np.float64), nn_.indices], axis=1)
+
+        both = self.cached(f"train_to_train_{space}_k{k}", compute)
+        return Neighbors(both[:, :k].astype(np.float32), both[:, k:].astype(np.int64))

@@ -179,12 +179,17 @@ class Generator:
         return torch.randn(n, self.latent_dim, generator=gen)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    def generate(
+        self, z: torch.Tensor, batch_size: int = 1000, progress: bool = False
+    ) -> torch.Tensor:
         """Canonical images for latents ``z``, in batches."""
+        from tqdm.auto import tqdm
+
         if self.fn is None:
             raise InputError(f"{self.spec} is a file of samples; it has no generator to call.")
         outs = []
-        for i in range(0, len(z), batch_size):
+        steps = range(0, len(z), batch_size)
+        for i in tqdm(steps, desc="sampling", disable=not progress, leave=False):
             zb = z[i : i + batch_size].to(self.device)
             try:
                 out = self.fn(zb)
@@ -222,7 +227,9 @@ class Generator:
                 d.input_shape = self.native_shape or (1, 28, 28)
         return d
 
-    def sample(self, n: int, seed: int = 0) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def sample(
+        self, n: int, seed: int = 0, progress: bool = False
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """n canonical samples and the latents that made them (None for a samples file).
 
         Deterministic for a given seed. For a samples file, n below its size takes a seeded
@@ -241,4 +248,4 @@ class Generator:
             idx = torch.randperm(total, generator=gen)[:n].sort().values
             return None, self.images[idx]
         z = self.prior_sample(n, gen)
-        return z, self.generate(z)
+        return z, self.generate(z, progress=progress)
