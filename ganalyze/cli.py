@@ -311,8 +311,10 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
 def list_analyses() -> None:
     """List the registered analyses."""
     from ganalyze.analyses import REGISTRY
+    from ganalyze.analyses.base import registered
 
-    for name, cls in REGISTRY.items():
+    for name in registered():
+        cls = REGISTRY[name]
         needs = ", ".join(cls.needs)
         click.echo(f"{name:14s} {cls.title}: {cls.description} [needs: {needs}]")
 

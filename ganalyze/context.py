@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganalyze.errors import InputError
 from ganalyze.generators import Discriminator, Generator
 from ganalyze.neighbors import Neighbors, knn
 from ganalyze.reference import K_OOD, ReferenceData, classify
@@ -43,6 +44,7 @@ class Context:
         data_dir: str | Path | None = None,
         progress: bool = True,
         reference: ReferenceData | None = None,
+        train_indices: np.ndarray | None = None,
     ) -> None:
         self.generator, self.seed, self.progress = generator, int(seed), progress
         if n_samples is None:
@@ -50,6 +52,7 @@ class Context:
         self.n_samples = int(n_samples)
         self.data_dir = data_dir
         self._reference = reference
+        self._train_indices = train_indices
 
     @cached_property
     def reference(self) -> ReferenceData:
@@ -123,3 +126,46 @@ class Context:
             if gen.info.get("history")
             else ("no training history: only checkpoints written by `ganalyze train` carry one"),
         }
+
+    @cached_property
+    def members(self) -> tuple[np.ndarray | None, str]:
+        """The member set (MNIST-train indices the generator was trained on; None: all of
+        MNIST train) and a sentence saying where it comes from."""
+        n_train = len(self.reference.train)
+        if self._train_indices is not None:
+            idx, source = np.asarray(self._train_indices, dtype=np.int64), "--train-indices"
+        elif self.generator.info.get("train_indices") is not None:
+            idx = np.asarray(self.generator.info["train_indices"], dtype=np.int64)
+            source = "the training indices recorded in the checkpoint"
+        else:
+            return None, f"all {n_train} MNIST training images (no member set was given)"
+        if idx.ndim != 1 or len(idx) == 0 or idx.min() < 0 or idx.max() >= n_train:
+            raise InputError(f"Training indices must be a non-empty 1-D list of MNIST-train "
+                             f"indices in [0, {n_train}); got shape {idx.shape}.")  # fmt: skip
+        idx = np.unique(idx)
+        if len(idx) == n_train:
+            return None, f"all {n_train} MNIST training images ({source})"
+        return idx, f"{len(idx)} MNIST training images ({source})"
+
+    def member_neighbors(self, which: str, space: str) -> Neighbors:
+        """Nearest member of each sample (``which`` = "fake"), each MNIST-test image ("test") or
+        each member itself, excluding itself ("train"); indices are MNIST-train indices."""
+        cache = self.__dict__.setdefault("_member_nn", {})
+        key = (which, space)
+        if key in cache:
+            return cache[key]
+        idx, _ = self.members
+        ref = self.reference
+        if idx is None:
+            full = {"fake": lambda: self.neighbors_in_train(space),
+                    "test": lambda: ref.test_to_train(space),
+                    "train": lambda: ref.train_to_train(space)}[which]()  # fmt: skip
+            result = Neighbors(full.distances[:, :1], full.indices[:, :1])
+        else:
+            base = ref.space("train", space)[idx]
+            queries = {"fake": lambda: self.space(space), "test": lambda: ref.space("test", space),
+                       "train": lambda: base}[which]()  # fmt: skip
+            found = knn(queries=queries, base=base, k=1, exclude_self=which == "train")
+            result = Neighbors(found.distances, idx[found.indices])
+        cache[key] = result
+        return result

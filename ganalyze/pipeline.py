@@ -8,9 +8,11 @@ import platform
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ganalyze.analyses import REGISTRY
+from ganalyze.analyses.base import registered
 from ganalyze.classifier.model import WEIGHTS_PATH, file_sha256
 from ganalyze.context import Context
 from ganalyze.errors import InputError
@@ -23,7 +25,7 @@ logger = logging.getLogger(__name__)
 def select_analyses(names: str | Iterable[str] | None) -> list[str]:
     """Registered analyses by name, in registry order; all when ``names`` is None."""
     if names is None:
-        return list(REGISTRY)
+        return registered()
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     names = list(names)
@@ -33,7 +35,7 @@ def select_analyses(names: str | Iterable[str] | None) -> list[str]:
             f"Unknown analyses {unknown or names}; registered: "
             f"{', '.join(REGISTRY)} (see `ganalyze analyses`)."
         )
-    return [n for n in REGISTRY if n in names]
+    return [n for n in registered() if n in names]
 
 
 def audit(
@@ -45,6 +47,7 @@ def audit(
     device: str = "cpu",
     data_dir: str | Path | None = None,
     progress: bool = False,
+    train_indices=None,
     **load_options,
 ) -> Report:
     """Audit a generator (or a file of samples) and return its :class:`Report`.
@@ -65,6 +68,9 @@ def audit(
         "cpu", "cuda" or "auto" for the generator and discriminator.
     data_dir
         MNIST root (default $GANALYZE_DATA, else ~/.cache/ganalyze/data).
+    train_indices
+        The member set (MNIST-train indices the generator was trained on), an array or a
+        .npy / text file of integers; default: the checkpoint's record, else all of MNIST train.
     **load_options
         discriminator, weights, latent_dim, prior, output_range, d_input_range, trust_pickle:
         passed to :func:`ganalyze.load_generator`.
@@ -78,7 +84,15 @@ def audit(
     if n_samples is not None and n_samples < 1:
         raise InputError(f"n_samples must be positive; got {n_samples}.")
     gen = load_generator(spec, device=device, **load_options)
-    ctx = Context(gen, n_samples=n_samples, seed=seed, data_dir=data_dir, progress=progress)
+    members = _read_indices(train_indices) if train_indices is not None else None
+    ctx = Context(
+        gen,
+        n_samples=n_samples,
+        seed=seed,
+        data_dir=data_dir,
+        progress=progress,
+        train_indices=members,
+    )
     _ = ctx.samples  # sampling first: the range decision belongs in the header
     available = ctx.available()
     report = Report(meta=_meta(ctx, names))
@@ -93,6 +107,19 @@ def audit(
         result.figures = analysis.plot(result)
         report.results.append(result)
     return report
+
+
+def _read_indices(value) -> np.ndarray:
+    if isinstance(value, str | Path):
+        path = Path(value)
+        try:
+            arr = (np.load(path, allow_pickle=False) if path.suffix == ".npy"
+                   else np.loadtxt(path, dtype=np.int64, ndmin=1))  # fmt: skip
+        except (OSError, ValueError) as exc:
+            raise InputError(f"--train-indices {path}: expected a .npy array or a text file "
+                             f"of integer MNIST-train indices ({exc}).") from None  # fmt: skip
+        return np.asarray(arr, dtype=np.int64).ravel()
+    return np.asarray(value, dtype=np.int64).ravel()
 
 
 def _meta(ctx: Context, names: list[str]) -> dict:
@@ -150,6 +177,7 @@ def _meta(ctx: Context, names: list[str]) -> dict:
             else f"input {rng.get(d.input_range)}, shape "
             f"{tuple(d.input_shape or ())}, output {d.output or 'auto'}",
         ),
+        ("member set", ctx.members[1]),
         ("analyses", ", ".join(names)),
         ("date (UTC)", meta["date"]),
         ("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items())),

@@ -117,6 +117,7 @@ class Analysis:
     title: ClassVar[str]
     description: ClassVar[str]
     needs: ClassVar[tuple[str, ...]] = ("samples",)
+    order: ClassVar[int] = 50  # position in reports: lower first
 
     def run(self, context: Any) -> AnalysisResult:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -131,6 +132,11 @@ class Analysis:
 
 
 REGISTRY: dict[str, type[Analysis]] = {}
+
+
+def registered() -> list[str]:
+    """Registered analysis names in report order."""
+    return sorted(REGISTRY, key=lambda name: (REGISTRY[name].order, name))
 
 
 def register(cls: type[Analysis]) -> type[Analysis]:

@@ -95,6 +95,7 @@ class Modes(Analysis):
         "classifier, after setting aside samples that are no recognizable digit."
     )
     needs = ("samples",)
+    order = 10
 
     def run(self, ctx) -> AnalysisResult:
         ref = ctx.reference

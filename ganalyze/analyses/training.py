@@ -23,6 +23,7 @@ class Training(Analysis):
         "epoch, with the sample grids written during training."
     )
     needs = ("history",)
+    order = 90
 
     def run(self, ctx) -> AnalysisResult:
         history = ctx.generator.info["history"]

@@ -1,0 +1,138 @@
+"""What the discriminator believes: its scores on member, held-out and generated digits.
+
+D is always called through the wrapper that feeds it its native input (range and shape); its
+outputs are taken as probabilities if D ends in a Sigmoid or all its outputs on 1,000 test
+digits lie in [0, 1], else as logits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from scipy.stats import rankdata
+
+from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
+from ganalyze.errors import InputError
+
+AUC_FLAG = 0.55
+N_MEMBERS = 10_000
+N_BOOTSTRAP = 1_000
+
+
+def roc_auc(*, positive: np.ndarray, negative: np.ndarray) -> float:
+    """ROC AUC of scores separating ``positive`` from ``negative`` (ties count one half):
+    the Mann-Whitney U of positive against negative over n_pos * n_neg."""
+    ranks = rankdata(np.concatenate([positive, negative]))
+    n1, n0 = len(positive), len(negative)
+    return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def bootstrap_auc(
+    *, positive: np.ndarray, negative: np.ndarray, n_boot: int = N_BOOTSTRAP, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile 95% interval of :func:`roc_auc`, resampling each class separately."""
+    rng = np.random.default_rng(seed)
+    values = [
+        roc_auc(positive=rng.choice(positive, len(positive)),
+                negative=rng.choice(negative, len(negative)))
+        for _ in range(n_boot)
+    ]  # fmt: skip
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+@register
+class DScores(Analysis):
+    name = "dscores"
+    title = "Discriminator scores"
+    description = (
+        "The discriminator's scores on digits it was trained on (the member set), on held-out "
+        "MNIST test digits and on generated digits: the study's score plot as full "
+        "distributions, and whether D can tell members from new digits (memorization by D)."
+    )
+    needs = ("samples", "discriminator")
+    order = 30
+
+    def run(self, ctx) -> AnalysisResult:
+        d, ref = ctx.discriminator, ctx.reference
+        members, source = ctx.members
+        pool = np.arange(len(ref.train)) if members is None else members
+        rng = np.random.default_rng(ctx.seed)
+        chosen = np.sort(rng.choice(pool, min(N_MEMBERS, len(pool)), replace=False))
+        if d.output is None:  # decided on real digits, as the rule says
+            raw = _scores(d, ref.test_images[:1000], raw=True)
+            d.output = "probability" if bool(((raw >= 0) & (raw <= 1)).all()) else "logits"
+        s = {"train": _scores(d, ref.train_images[chosen]), "test": _scores(d, ref.test_images),
+             "gen": _scores(d, ctx.images)}  # fmt: skip
+        res = self.result()
+        add = metric_adder(res, n_real=len(s["test"]), n_fake=len(s["gen"]))
+        add("d_train_mean", s["train"].mean(), "mean D score on member digits")
+        add("d_test_mean", s["test"].mean(), "mean D score on held-out MNIST test digits")
+        add("d_gen_mean", s["gen"].mean(), "mean D score on generated digits")
+        add(
+            "d_acc_real_train",
+            (s["train"] > 0.5).mean(),
+            "share of member digits D calls real",
+            higher_is_better=True,
+        )
+        add(
+            "d_acc_real_test",
+            (s["test"] > 0.5).mean(),
+            "share of test digits D calls real",
+            higher_is_better=True,
+        )
+        add("d_acc_fake", (s["gen"] < 0.5).mean(), "share of generated digits D calls fake")
+        auc = roc_auc(positive=s["train"], negative=s["test"])
+        lo, hi = bootstrap_auc(positive=s["train"], negative=s["test"], seed=ctx.seed)
+        add("d_membership_auc", auc, "ROC AUC of D's score separating member digits from test "
+            "digits (0.5: D cannot tell them apart; higher: D memorized its training set)",
+            target=0.5, ci_low=lo, ci_high=hi)  # fmt: skip
+        res.rules = [
+            f"Flagged when the 95% bootstrap interval of d_membership_auc "
+            f"({N_BOOTSTRAP} resamples per class, percentile) lies above {AUC_FLAG}."
+        ]
+        if lo > AUC_FLAG:
+            res.flags.append(Flag(
+                f"D tells its training digits from new ones: d_membership_auc = {auc:.3f} (95% "
+                f"CI {lo:.3f}-{hi:.3f}); mean score {s['train'].mean():.3f} on members against "
+                f"{s['test'].mean():.3f} on test digits.", f"CI above {AUC_FLAG}",
+                ["d_membership_auc"]))  # fmt: skip
+        res.notes.append(f"Member digits: {len(chosen)} drawn (seed {ctx.seed}) from {source}. "
+                         f"D output taken as {d.output}; input {d.input_range}, shape "
+                         f"{d.input_shape}.")  # fmt: skip
+        res.arrays["scores"] = s
+        return res
+
+    def plot(self, res: AnalysisResult) -> dict[str, Figure]:
+        return {"histograms": plot_histograms(res)}
+
+
+def _scores(d, images, raw: bool = False) -> np.ndarray:
+    try:
+        out = d.raw(images) if raw else d.scores(images)
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(
+            f"The discriminator rejected input of shape (n, {', '.join(map(str, d.input_shape))}) "
+            f"in range {d.input_range}: {str(exc).splitlines()[0]}. Give the D that belongs to "
+            "this generator, or set its input form with --d-input-range."
+        ) from None
+    return out.numpy().astype(np.float64)
+
+
+def plot_histograms(res: AnalysisResult, ax=None) -> Figure | None:
+    """Overlaid histograms of D's scores on member, test and generated digits."""
+    fig = None
+    if ax is None:
+        fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+        ax = fig.subplots()
+    bins = np.linspace(0, 1, 51)
+    s = res.arrays["scores"]
+    for key, label, color in (("train", "member digits", "tab:green"),
+                              ("test", "test digits (held out)", "tab:purple"),
+                              ("gen", "generated", "tab:red")):  # fmt: skip
+        ax.hist(s[key], bins=bins, density=True, histtype="step", lw=1.6, color=color,
+                label=f"{label} (mean {s[key].mean():.3f})")  # fmt: skip
+    ax.axvline(0.5, color="0.6", lw=0.8)
+    ax.set(xlabel="D score (probability of real)", ylabel="density")
+    ax.legend(frameon=False, fontsize="small")
+    return fig

@@ -1,0 +1,316 @@
+"""Memorization: does the generator copy its training digits?
+
+Every generated sample gets its exact nearest neighbour in the member set (the images the
+generator was trained on), in pixel space ([0, 1] images) and in the mnist_cnn space. The
+baseline is the same search for MNIST test: how close genuinely new digits come. Thin digits
+sit closer to their neighbours (every MNIST-test digit below the 1st percentile of that
+distance is a "1"), so each statistic is also computed per predicted digit against that digit's
+own test baseline, and verdicts use these digit-adjusted values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy.stats import mannwhitneyu
+
+from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
+from ganalyze.errors import InputError
+from ganalyze.stats import wilson_interval
+
+COPY_PERCENTILE = 1.0
+MIN_DIGIT_SAMPLES = 10
+COPY_FLAG = 0.02  # twice the held-out rate
+CT_FLAG = -3.0
+CT_CELLS = 50
+CT_MIN_FAKE = 20
+
+
+def digit_weights(*, fake_pred: np.ndarray, min_count: int = MIN_DIGIT_SAMPLES) -> dict[int, float]:
+    """share_c = the fraction of all samples whose top prediction is c, for digits with at least
+    ``min_count`` samples, renormalised to sum to 1."""
+    counts = np.bincount(fake_pred, minlength=10)
+    kept = {c: counts[c] for c in range(10) if counts[c] >= min_count}
+    total = sum(kept.values())
+    return {c: v / total for c, v in kept.items()} if total else {}
+
+
+def distance_ratios(
+    *, fake_dist: np.ndarray, real_dist: np.ndarray, fake_pred: np.ndarray, real_pred: np.ndarray
+) -> dict[str, float]:
+    """nn_dist_median (generated), nn_dist_median_baseline (real), nn_dist_ratio (their ratio)
+    and nn_dist_ratio_adjusted: sum over digits of share_c * median_fake_c / median_real_c."""
+    med_f, med_r = float(np.median(fake_dist)), float(np.median(real_dist))
+    weights = digit_weights(fake_pred=fake_pred)
+    adjusted = sum(
+        w * np.median(fake_dist[fake_pred == c]) / np.median(real_dist[real_pred == c])
+        for c, w in weights.items()
+        if np.any(real_pred == c)
+    )
+    return {"nn_dist_median": med_f, "nn_dist_median_baseline": med_r,
+            "nn_dist_ratio": med_f / med_r if med_r > 0 else np.nan,
+            "nn_dist_ratio_adjusted": float(adjusted) if weights else np.nan}  # fmt: skip
+
+
+def copy_rates(
+    *, fake_dist: np.ndarray, real_dist: np.ndarray, fake_pred: np.ndarray, real_pred: np.ndarray,
+    percentile: float = COPY_PERCENTILE,
+) -> dict:  # fmt: skip
+    """copy_rate: the share of samples nearer to their neighbour than the 1st percentile of the
+    real-to-train distances (strict ``<``); copy_rate_adjusted = sum over digits of share_c *
+    rate_c, where rate_c uses digit c's own 1st-percentile threshold; ``per_digit`` a table."""
+    threshold = float(np.percentile(real_dist, percentile))
+    rows = []
+    for c, w in digit_weights(fake_pred=fake_pred).items():
+        real_c = real_dist[real_pred == c]
+        if not len(real_c):
+            continue
+        t_c = float(np.percentile(real_c, percentile))
+        rows.append({"digit": c, "share": w, "threshold": t_c,
+                     "rate": float(np.mean(fake_dist[fake_pred == c] < t_c)),
+                     "rate_baseline": float(np.mean(real_c < t_c))})  # fmt: skip
+    table = pd.DataFrame(rows, columns=["digit", "share", "threshold", "rate", "rate_baseline"])
+    adjusted = float((table.share * table.rate).sum() / table.share.sum()) if rows else np.nan
+    return {"copy_rate": float(np.mean(fake_dist < threshold)), "threshold": threshold,
+            "copy_rate_adjusted": adjusted, "per_digit": table}  # fmt: skip
+
+
+def authenticity(*, dist: np.ndarray, neighbor: np.ndarray, train_radius: np.ndarray) -> float:
+    """The share of samples whose distance to their nearest training image j is larger than
+    j's distance to its own nearest other training image (``train_radius[j]``): the per-sample
+    rule of Alaa et al. 2022 as dgm-eval implements it (strict ``>``)."""
+    return float(np.mean(dist > train_radius[neighbor]))
+
+
+def ct_statistic(
+    *, train: np.ndarray, fake: np.ndarray, real: np.ndarray, n_cells: int = CT_CELLS,
+    seed: int = 0, min_fake: int = CT_MIN_FAKE,
+) -> tuple[float, pd.DataFrame]:  # fmt: skip
+    """The data-copying test C_T of Meehan, Chaudhuri and Dasgupta (2020), as their MNIST
+    script runs it.
+
+    Notes
+    -----
+    ``n_cells`` seeded k-means cells are fitted on ``train``; in each cell L(x) is the distance
+    of x to the nearest training point of that cell. Per cell, the Mann-Whitney U of generated
+    against real L values gives Z_U = (U - (nm/2 - 0.5)) / sqrt(nm(n + m + 1)/12) (continuity
+    correction), n generated and m real points. Cells with more than ``min_fake`` generated
+    points are averaged, weighted by each cell's share of the real points. Negative: the
+    generated points sit closer to the training set than real new points (copying); positive:
+    farther (underfitting). With few cells the test confuses mode imbalance with copying.
+    """
+    from sklearn.cluster import KMeans
+
+    from ganalyze.neighbors import knn
+
+    km = KMeans(n_clusters=n_cells, random_state=seed, n_init=1).fit(train)
+    cells = {"train": km.labels_, "fake": km.predict(fake), "real": km.predict(real)}
+    rows = []
+    for c in range(n_cells):
+        f, r = fake[cells["fake"] == c], real[cells["real"] == c]
+        if len(f) <= min_fake:
+            continue
+        if not len(r):
+            raise InputError(f"C_T cell {c} holds {len(f)} generated points but no real ones; "
+                             "the test is undefined. Use more real points.")  # fmt: skip
+        base = train[cells["train"] == c]
+        lf, lr = knn(queries=f, base=base, k=1).kth, knn(queries=r, base=base, k=1).kth
+        n, m = len(lf), len(lr)
+        u = mannwhitneyu(lf, lr).statistic
+        z = (u - (n * m / 2 - 0.5)) / np.sqrt(n * m * (n + m + 1) / 12)
+        rows.append({"cell": c, "n_fake": n, "n_real": m, "weight": m / len(real), "z_u": z})
+    table = pd.DataFrame(rows, columns=["cell", "n_fake", "n_real", "weight", "z_u"])
+    if not rows:
+        return np.nan, table
+    return float((table.weight * table.z_u).sum() / table.weight.sum()), table
+
+
+SPACES = ("pixel", "mnist_cnn")
+
+
+@register
+class Memorization(Analysis):
+    name = "memorization"
+    title = "Memorization"
+    description = (
+        "Whether generated digits copy training digits: the exact nearest neighbour of every "
+        "sample in the member set, against how close genuinely new digits (MNIST test) come, "
+        "overall and per predicted digit."
+    )
+    needs = ("samples",)
+    order = 20
+
+    def run(self, ctx) -> AnalysisResult:
+        res = self.result()
+        members, source = ctx.members
+        ref = ctx.reference
+        fake_pred, real_pred = ctx.probs.argmax(1), ref.probs("test").argmax(1)
+        n, m = len(fake_pred), len(real_pred)
+        radius = np.full(len(ref.train), np.nan)
+        table = {"sample": np.arange(n), "predicted": fake_pred}
+        for space in SPACES:
+            add = metric_adder(res, feature_space=space, n_fake=n, n_real=m)
+            fake, real = ctx.member_neighbors("fake", space), ctx.member_neighbors("test", space)
+            own = ctx.member_neighbors("train", space)
+            radius[members if members is not None else slice(None)] = own.kth
+            kw = {"fake_pred": fake_pred, "real_pred": real_pred}
+            ratios = distance_ratios(fake_dist=fake.kth, real_dist=real.kth, **kw)
+            copies = copy_rates(fake_dist=fake.kth, real_dist=real.kth, **kw)
+            self._distance_metrics(add, ratios, copies, n)
+            add("authenticity", authenticity(dist=fake.kth, neighbor=fake.indices[:, 0],
+                train_radius=radius), "share of samples farther from their nearest training "
+                "image than that image is from its own nearest training neighbour",
+                higher_is_better=True)  # fmt: skip
+            add("authenticity_baseline", authenticity(dist=real.kth, neighbor=real.indices[:, 0],
+                train_radius=radius), "the same for MNIST test digits (about 0.67 in pixel space)",
+                higher_is_better=None)  # fmt: skip
+            table[f"neighbor_{space}"] = fake.indices[:, 0]
+            table[f"dist_{space}"] = fake.kth
+            res.tables[f"copy_rate_by_digit_{space}"] = copies["per_digit"]
+            res.arrays[f"dists_{space}"] = (fake.kth, real.kth, copies["threshold"])
+        train_feats = ref.features("train") if members is None else ref.features("train")[members]
+        ct, cells = ct_statistic(train=train_feats, fake=ctx.features, real=ref.features("test"))
+        metric_adder(res, feature_space="mnist_cnn", n_fake=n, n_real=m)(
+            "ct_statistic",
+            ct,
+            f"data-copying test C_T (Meehan et al. 2020, {CT_CELLS} k-means "
+            "cells): negative means copying, positive underfitting",
+            target=0.0,
+        )
+        res.tables["ct_cells"] = cells
+        res.tables["samples"] = pd.DataFrame(table)
+        res.arrays["images"] = ctx.images[:, 0].numpy()
+        res.arrays["train_images"] = ref.train_images[:, 0].numpy()
+        res.notes.append(f"Member set: {source}.")
+        self._flags(res)
+        return res
+
+    @staticmethod
+    def _distance_metrics(add, ratios: dict, copies: dict, n: int) -> None:
+        add(
+            "nn_dist_median",
+            ratios["nn_dist_median"],
+            "median distance of a sample to its nearest training image",
+        )
+        add(
+            "nn_dist_median_baseline",
+            ratios["nn_dist_median_baseline"],
+            "the same for MNIST test digits",
+        )
+        add(
+            "nn_dist_ratio",
+            ratios["nn_dist_ratio"],
+            "nn_dist_median / nn_dist_median_baseline "
+            "(below 1: closer to training than new digits are)",
+            target=1.0,
+        )
+        add(
+            "nn_dist_ratio_adjusted",
+            ratios["nn_dist_ratio_adjusted"],
+            "share-weighted mean over predicted digits of the per-digit ratios",
+            target=1.0,
+        )
+        lo, hi = wilson_interval(round(n * copies["copy_rate"]), n)
+        add(
+            "copy_rate",
+            copies["copy_rate"],
+            "share of samples nearer to a training image than "
+            "the 1st percentile of test-to-train distances (MNIST test: 0.01)",
+            higher_is_better=False,
+            ci_low=lo,
+            ci_high=hi,
+        )
+        adj = copies["copy_rate_adjusted"]
+        lo, hi = wilson_interval(round(n * adj), n) if adj == adj else (np.nan, np.nan)
+        add(
+            "copy_rate_adjusted",
+            adj,
+            "copy rate with each digit's own threshold, weighted by "
+            "the digit shares (corrects for digit mix)",
+            higher_is_better=False,
+            ci_low=lo,
+            ci_high=hi,
+        )
+
+    @staticmethod
+    def _flags(res: AnalysisResult) -> None:
+        res.rules = [
+            f"Flagged when the Wilson 95% lower bound of copy_rate_adjusted exceeds {COPY_FLAG} "
+            "(twice the held-out rate) in either space, or ct_statistic is below "
+            f"{CT_FLAG:g}.",
+            f"Per-digit statistics drop digits with fewer than {MIN_DIGIT_SAMPLES} samples.",
+        ]
+        for space in SPACES:
+            m = res.metric("copy_rate_adjusted", space)
+            if m.ci_low > COPY_FLAG:
+                res.flags.append(Flag(
+                    f"Samples copy training digits: copy_rate_adjusted = {m.value:.3f} in {space} "
+                    f"space (95% CI {m.ci_low:.3f}-{m.ci_high:.3f}), against 0.01 for new digits.",
+                    f"lower bound of copy_rate_adjusted > {COPY_FLAG}", [m.name]))  # fmt: skip
+        m = res.metric("ct_statistic", "mnist_cnn")
+        if m.value < CT_FLAG:
+            res.flags.append(
+                Flag(
+                    "The data-copying test finds samples closer to the training set than new "
+                    f"digits are: "
+                    f"ct_statistic = {m.value:.2f}.",
+                    f"ct_statistic < {CT_FLAG:g}",
+                    [m.name],
+                )
+            )
+
+    def plot(self, res: AnalysisResult) -> dict[str, Figure]:
+        return {
+            "pairs_closest": plot_pairs(res, closest=True),
+            "pairs_random": plot_pairs(res, closest=False),
+            "distances": plot_distances(res),
+            "copy_rate_by_digit": plot_copy_by_digit(res),
+        }
+
+
+def plot_pairs(res: AnalysisResult, closest: bool, count: int = 12) -> Figure:
+    """Generated digits (top) over their nearest training digits, pixel distance under each."""
+    t = res.tables["samples"]
+    order = (t.sort_values(["dist_pixel", "sample"]).index if closest else
+             t.sample(frac=1.0, random_state=0).index)[:count]  # fmt: skip
+    fig = Figure(figsize=(count * 0.8, 2.0), layout="constrained")
+    axes = fig.subplots(2, count, squeeze=False)
+    for j, i in enumerate(order):
+        axes[0, j].imshow(res.arrays["images"][i], cmap="gray_r", vmin=0, vmax=1)
+        axes[1, j].imshow(res.arrays["train_images"][int(t.neighbor_pixel[i])], cmap="gray_r",
+                          vmin=0, vmax=1)  # fmt: skip
+        axes[1, j].set_xlabel(f"{t.dist_pixel[i]:.2f}", fontsize="small")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel("generated", fontsize="small")
+    axes[1, 0].set_ylabel("nearest\ntraining", fontsize="small")
+    fig.suptitle("closest pairs first" if closest else "random samples", fontsize="small")
+    return fig
+
+
+def plot_distances(res: AnalysisResult) -> Figure:
+    """Overlaid histograms of generated-to-train and test-to-train distances, per space."""
+    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    for ax, space in zip(fig.subplots(1, 2), SPACES, strict=True):
+        fake, real, threshold = res.arrays[f"dists_{space}"]
+        bins = np.linspace(0, max(fake.max(), real.max()), 60)
+        ax.hist(real, bins=bins, alpha=0.6, density=True, label="MNIST test", color="0.5")
+        ax.hist(fake, bins=bins, alpha=0.6, density=True, label="generated", color="tab:blue")
+        ax.axvline(threshold, color="tab:red", lw=1, label="1st percentile (test)")
+        ax.set(xlabel=f"distance to nearest training image ({space})", ylabel="density")
+        ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+def plot_copy_by_digit(res: AnalysisResult) -> Figure:
+    """Copy rate per predicted digit against the digit's own held-out rate (pixel space)."""
+    t = res.tables["copy_rate_by_digit_pixel"]
+    fig = Figure(figsize=(6.4, 3.0), layout="constrained")
+    ax = fig.subplots()
+    ax.bar(t.digit - 0.2, t.rate, 0.4, label="generated", color="tab:blue")
+    ax.bar(t.digit + 0.2, t.rate_baseline, 0.4, label="MNIST test", color="0.6")
+    ax.set(xticks=range(10), xlabel="predicted digit", ylabel="copy rate (pixel)")
+    ax.legend(frameon=False, fontsize="small")
+    return fig
