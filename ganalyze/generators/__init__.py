@@ -80,6 +80,7 @@ def load_generator(
     prior: str | None = None,
     output_range: str | None = None,
     d_input_range: str | None = None,
+    d_output: str | None = None,
     trust_pickle: bool = False,
     device: str | torch.device = "cpu",
 ) -> Generator:
@@ -97,6 +98,9 @@ def load_generator(
         Override the latent size and the prior ("normal": N(0, I); "uniform": U(-1, 1)).
     output_range, d_input_range
         "-1,1", "0,1" or "0,255" instead of auto-detection / G's native range.
+    d_output
+        "probs" or "logits": how to read D's outputs (default: probabilities if D ends in a
+        Sigmoid or all its outputs on 1,000 test digits lie in [0, 1]).
     trust_pickle
         Allow unpickling whole objects (only for files you trust).
     device
@@ -163,8 +167,12 @@ def load_generator(
             gen.output_range, gen.range_source = out_range, "option"
     if discriminator is not None:
         gen.discriminator = _load_discriminator(Path(discriminator), device, trust_pickle)
+    if d_output not in (None, "auto", "probs", "logits"):
+        raise InputError(f"Unknown --d-output {d_output!r}; expected probs or logits.")
     if gen.discriminator is not None and d_range is not None:
         gen.discriminator.input_range = d_range
+    if gen.discriminator is not None and d_output in ("probs", "logits"):
+        gen.discriminator.output = "probability" if d_output == "probs" else "logits"
     return gen
 
 

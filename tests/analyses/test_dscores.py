@@ -19,7 +19,8 @@ def test_auc_matches_sklearn_ties_included() -> None:
     pos, neg = rng.integers(0, 5, 300).astype(float), rng.integers(0, 4, 200).astype(float)
     labels = np.r_[np.ones(300), np.zeros(200)]
     assert roc_auc(positive=pos, negative=neg) == pytest.approx(
-        roc_auc_score(labels, np.r_[pos, neg]))
+        roc_auc_score(labels, np.r_[pos, neg])
+    )
     lo, hi = bootstrap_auc(positive=pos, negative=neg, n_boot=200)
     assert lo < roc_auc(positive=pos, negative=neg) < hi
 
@@ -51,8 +52,9 @@ def test_a_discriminator_that_ignores_its_input_gives_auc_one_half(tmp_path, mni
     assert "histograms" in res.figures
 
 
-def test_checkpoint_discriminator_scores_real_digits_in_its_native_range(tiny_checkpoint,
-                                                                         mnist_dir) -> None:
+def test_checkpoint_discriminator_scores_real_digits_in_its_native_range(
+    tiny_checkpoint, mnist_dir
+) -> None:
     rep = audit(tiny_checkpoint, n_samples=500, data_dir=mnist_dir, analyses="dscores")
     res = rep.result("dscores")
     # after 2 epochs D calls most real digits real: it sees them in [-1, 1] as in training
@@ -74,3 +76,17 @@ def test_mismatched_discriminator_shape_is_a_clear_error(tmp_path, mnist_dir) ->
     torch.save(make_discriminator(image_size=1024).state_dict(), d_path)
     with pytest.raises(InputError, match=r"rejected input of shape \(n, 784\)"):
         audit(g, discriminator=d_path, n_samples=200, data_dir=mnist_dir, analyses="dscores")
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
+def test_d_output_logits_option(tmp_path, mnist_dir) -> None:
+    class Const(nn.Module):
+        def forward(self, x):
+            return torch.zeros(x.shape[0], 1)  # logit 0: probability 0.5
+
+    g, d = _bare(tmp_path, Const())
+    rep = audit(g, discriminator=d, d_output="logits", n_samples=100, data_dir=mnist_dir,
+                analyses="dscores")
+    assert rep.result("dscores").metric("d_test_mean").value == pytest.approx(0.5)
+    rep = audit(g, discriminator=d, n_samples=100, data_dir=mnist_dir, analyses="dscores")
+    assert rep.result("dscores").metric("d_test_mean").value == 0.0  # all in [0, 1]: probs
