@@ -115,24 +115,21 @@ class ReferenceData:
             return images.reshape(len(images), -1).numpy()
         return self.features(split)
 
+    def _to_train(self, split: str, space: str, k: int) -> Neighbors:
+        def compute() -> np.ndarray:
+            base = self.space("train", space)
+            found = knn(queries=self.space(split, space), base=base, k=k,
+                        exclude_self=split == "train")  # fmt: skip
+            return np.concatenate([found.distances.astype(np.float64), found.indices], axis=1)
+
+        both = self.cached(f"{split}_to_train_{space}_k{k}", compute)
+        return Neighbors(both[:, :k].astype(np.float32), both[:, k:].astype(np.int64))
+
     def test_to_train(self, space: str, k: int = K_OOD) -> Neighbors:
         """The k nearest MNIST-train images of every MNIST-test image in ``space``."""
-
-        def compute() -> np.ndarray:
-            nn_ = knn(queries=self.space("test", space), base=self.space("train", space), k=k)
-            return np.concatenate([nn_.distances.astype(np.float64), nn_.indices], axis=1)
-
-        both = self.cached(f"test_to_train_{space}_k{k}", compute)
-        return Neighbors(both[:, :k].astype(np.float32), both[:, k:].astype(np.int64))
+        return self._to_train("test", space, k)
 
     def train_to_train(self, space: str, k: int = K_OOD) -> Neighbors:
         """The k nearest other MNIST-train images of every MNIST-train image in ``space`` (a
         point is not its own neighbour); about a minute in pixel space, then cached."""
-
-        def compute() -> np.ndarray:
-            base = self.space("train", space)
-            nn_ = knn(queries=base, base=base, k=k, exclude_self=True)
-            return np.concatenate([nn_.distances.astype(np.float64), nn_.indices], axis=1)
-
-        both = self.cached(f"train_to_train_{space}_k{k}", compute)
-        return Neighbors(both[:, :k].astype(np.float32), both[:, k:].astype(np.int64))
+        return self._to_train("train", space, k)

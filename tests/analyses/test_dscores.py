@@ -85,8 +85,9 @@ def test_d_output_logits_option(tmp_path, mnist_dir) -> None:
             return torch.zeros(x.shape[0], 1)  # logit 0: probability 0.5
 
     g, d = _bare(tmp_path, Const())
-    rep = audit(g, discriminator=d, d_output="logits", n_samples=100, data_dir=mnist_dir,
-                analyses="dscores")
+    rep = audit(
+        g, discriminator=d, d_output="logits", n_samples=100, data_dir=mnist_dir, analyses="dscores"
+    )
     assert rep.result("dscores").metric("d_test_mean").value == pytest.approx(0.5)
     rep = audit(g, discriminator=d, n_samples=100, data_dir=mnist_dir, analyses="dscores")
     assert rep.result("dscores").metric("d_test_mean").value == 0.0  # all in [0, 1]: probs
