@@ -17,7 +17,7 @@ import torch
 
 from ganalyze.errors import InputError
 from ganalyze.generators import Discriminator, Generator
-from ganalyze.neighbors import Neighbors, knn
+from ganalyze.neighbors import ApproximateIndex, Neighbors, knn
 from ganalyze.reference import K_OOD, ReferenceData, classify
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Context:
         progress: bool = True,
         reference: ReferenceData | None = None,
         train_indices: np.ndarray | None = None,
+        nn_index: str = "exact",
     ) -> None:
         self.generator, self.seed, self.progress = generator, int(seed), progress
         if n_samples is None:
@@ -53,6 +54,10 @@ class Context:
         self.data_dir = data_dir
         self._reference = reference
         self._train_indices = train_indices
+        if nn_index not in ("exact", "ivf", "hnsw"):
+            raise InputError(f"Unknown --nn-index {nn_index!r}; expected exact, ivf or hnsw.")
+        self.nn_index = nn_index
+        self.nn_recall: dict[str, float] = {}
 
     @cached_property
     def reference(self) -> ReferenceData:
@@ -95,11 +100,13 @@ class Context:
             logger.info(
                 "nearest MNIST-train neighbours of %d samples (%s space)", len(self.images), space
             )
-            cache[space] = knn(
-                queries=self.space(space),
-                base=self.reference.space("train", space),
-                k=max(k, K_OOD),
-            )
+            base = self.reference.space("train", space)
+            if self.nn_index != "exact":
+                base = ApproximateIndex(base, self.nn_index, seed=self.seed)
+                self.nn_recall[space] = base.recall(self.space(space), k=1, seed=self.seed)
+                logger.info("%s index, %s space: recall@1 %.3f on 500 samples",
+                            self.nn_index, space, self.nn_recall[space])  # fmt: skip
+            cache[space] = knn(queries=self.space(space), base=base, k=max(k, K_OOD))
         full = cache[space]
         return Neighbors(full.distances[:, :k], full.indices[:, :k])
 

@@ -65,3 +65,22 @@ def test_bad_input_messages(kwargs, message) -> None:
     args = {"queries": np.zeros((4, 5)), "base": np.zeros((50, 5)), **kwargs}
     with pytest.raises(InputError, match=message):
         knn(**args)
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_approximate_index_states_a_high_recall(kind) -> None:
+    from ganalyze.neighbors import ApproximateIndex
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(20, 16)) * 4
+    base = (centres[rng.integers(0, 20, 6000)] + rng.normal(size=(6000, 16))).astype(np.float32)
+    queries = (centres[rng.integers(0, 20, 600)] + rng.normal(size=(600, 16))).astype(np.float32)
+    index = ApproximateIndex(base, kind)
+    found = knn(queries=queries, base=index, k=3)
+    assert found.indices.shape == (600, 3)
+    recall = index.recall(queries, k=1)
+    assert 0.8 <= recall <= 1.0
+    exact = brute_force_knn(queries=queries, base=base, k=1).indices[:, 0]
+    assert np.mean(found.indices[:, 0] == exact) >= 0.8
+    own = index.search(base[:50], 2, exclude_self=True).indices
+    assert not (own == np.arange(50)[:, None]).any()

@@ -132,3 +132,12 @@ def test_cli_lists_analyses() -> None:
     assert result.exit_code == 0
     for name in REGISTRY:
         assert name in result.output
+
+
+def test_approximate_neighbour_search_is_stated(reference, mnist_dir, tmp_path) -> None:
+    spec = tmp_path / "digits.npy"
+    np.save(spec, reference.test.images[:500].numpy())
+    rep = audit(spec, data_dir=mnist_dir, analyses="modes", nn_index="ivf")
+    recall = rep.meta["nn_index"]["recall_at_1"]
+    assert set(recall) == {"pixel", "mnist_cnn"} and min(recall.values()) > 0.5
+    assert "approximate (ivf): recall@1" in rep.to_html()
