@@ -151,7 +151,7 @@ def load_generator(
                     f"{path} is not a file ganalyze can read ({exc}). ganalyze "
                     f"accepts {ACCEPTED_FORMS}."
                 ) from None
-            gen = from_torch_object(obj, path, device, {})
+            gen = from_torch_object(obj, path, device)
         gen.info["sha256"] = _sha256(path)
     if weights is not None and entry is None:
         raise InputError(

@@ -108,7 +108,7 @@ def _module_fn(module: nn.Module, device: torch.device):
     return lambda z: module(z)
 
 
-def from_torch_object(obj: Any, path: Path, device: torch.device, opts: dict) -> Generator:
+def from_torch_object(obj: Any, path: Path, device: torch.device) -> Generator:
     """A generator from what ``torch.load`` returned."""
     from reference_gan.checkpoint import FORMAT
 
