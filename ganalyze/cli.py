@@ -94,6 +94,12 @@ def _check_writable_dir(ctx: click.Context, param: click.Parameter, value: str |
 
 
 _POSITIVE = click.IntRange(min=1)
+_DATA_DIR = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="MNIST root (holds MNIST/raw/) [default: $GANALYZE_DATA, else ~/.cache/ganalyze/data].",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -164,12 +170,7 @@ def main(debug: bool) -> None:
     show_default=True,
     help="Write a sample grid every N epochs (and after the first and last).",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="MNIST root (holds MNIST/raw/). Default: $GANALYZE_DATA, else ~/.cache/ganalyze/data.",
-)
+@_DATA_DIR
 @click.option(
     "--resume",
     type=click.Path(exists=True, dir_okay=False),
@@ -239,12 +240,7 @@ _RANGE = click.Choice(["auto", "-1,1", "0,1", "0,255"])
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="MNIST root [default: $GANALYZE_DATA, else ~/.cache/ganalyze/data].",
-)
+@_DATA_DIR
 @click.option(
     "--discriminator",
     type=click.Path(exists=True, dir_okay=False),
@@ -334,7 +330,7 @@ def classifier() -> None:
 )
 @click.option("--epochs", type=_POSITIVE, default=4, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@_DATA_DIR
 @click.option("--quiet", is_flag=True)
 @_handle_errors
 def classifier_train(out: str, epochs: int, seed: int, data_dir: str | None, quiet: bool) -> None:

@@ -113,7 +113,10 @@ class Context:
     @cached_property
     def discriminator(self) -> Discriminator | None:
         _ = self.samples  # G's native output form is known once it has been sampled
-        return self.generator.bound_discriminator()
+        d = self.generator.bound_discriminator()
+        if d is not None:
+            d.decide_output(self.reference.test_images)
+        return d
 
     def available(self) -> dict[str, str | None]:
         """For each need, None when this context provides it, else the reason why not."""

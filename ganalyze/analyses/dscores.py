@@ -12,7 +12,6 @@ from matplotlib.figure import Figure
 from scipy.stats import rankdata
 
 from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
-from ganalyze.errors import InputError
 
 AUC_FLAG = 0.55
 N_MEMBERS = 10_000
@@ -59,9 +58,6 @@ class DScores(Analysis):
         pool = np.arange(len(ref.train)) if members is None else members
         rng = np.random.default_rng(ctx.seed)
         chosen = np.sort(rng.choice(pool, min(N_MEMBERS, len(pool)), replace=False))
-        if d.output is None:  # decided on real digits, as the rule says
-            raw = _scores(d, ref.test_images[:1000], raw=True)
-            d.output = "probability" if bool(((raw >= 0) & (raw <= 1)).all()) else "logits"
         s = {"train": _scores(d, ref.train_images[chosen]), "test": _scores(d, ref.test_images),
              "gen": _scores(d, ctx.images)}  # fmt: skip
         res = self.result()
@@ -107,16 +103,8 @@ class DScores(Analysis):
         return {"histograms": plot_histograms(res)}
 
 
-def _scores(d, images, raw: bool = False) -> np.ndarray:
-    try:
-        out = d.raw(images) if raw else d.scores(images)
-    except (RuntimeError, ValueError) as exc:
-        raise InputError(
-            f"The discriminator rejected input of shape (n, {', '.join(map(str, d.input_shape))}) "
-            f"in range {d.input_range}: {str(exc).splitlines()[0]}. Give the D that belongs to "
-            "this generator, or set its input form with --d-input-range."
-        ) from None
-    return out.numpy().astype(np.float64)
+def _scores(d, images) -> np.ndarray:
+    return d.scores(images).numpy().astype(np.float64)
 
 
 def plot_histograms(res: AnalysisResult, ax=None) -> Figure | None:

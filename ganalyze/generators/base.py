@@ -131,9 +131,24 @@ class Discriminator:
         outs = []
         for i in range(0, len(images), batch_size):
             x = self.native(images[i : i + batch_size]).to(self.device)
-            out = self.module(x)
+            try:
+                out = self.module(x)
+            except (RuntimeError, ValueError) as exc:
+                shape = ", ".join(map(str, self.input_shape))
+                raise InputError(
+                    f"The discriminator rejected input of shape (n, {shape}) in range "
+                    f"{self.input_range}: {str(exc).splitlines()[0]}. Give the D that belongs to "
+                    "this generator, or set its input form with --d-input-range."
+                ) from None
             outs.append(torch.as_tensor(out).detach().float().reshape(x.shape[0], -1)[:, 0].cpu())
         return torch.cat(outs) if outs else torch.empty(0)
+
+    def decide_output(self, real_images: torch.Tensor) -> None:
+        """Unless known, read D's outputs as probabilities if all its outputs on (1,000) real
+        digits lie in [0, 1], else as logits."""
+        if self.output is None:
+            raw = self.raw(real_images[:1000])
+            self.output = "probability" if bool(((raw >= 0) & (raw <= 1)).all()) else "logits"
 
     def scores(self, images: torch.Tensor) -> torch.Tensor:
         """P(real) (n,) on canonical images."""
