@@ -5,6 +5,10 @@ result is compared with a float64 brute force on a subset of queries (identical 
 indices, ties to the lowest index); IndexFlatL2's own agreement is reported separately.
 
     GANALYZE_DATA=../shared/data python benchmarks/nn_speed.py [--n 10000] [--check 500]
+
+``--memory 100000`` instead measures ganalyze's peak memory for that many queries (MNIST test
+digits with small seeded noise, k = 5, as the report asks): the peak resident size of the
+process during the search, less its size before.
 """
 
 from __future__ import annotations
@@ -26,11 +30,48 @@ def torch_matmul_1nn(q: np.ndarray, b: np.ndarray, block: int = 1024) -> np.ndar
     return out
 
 
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        line = next(x for x in f if x.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as f:  # Linux: VmHWM restarts from VmRSS
+        f.write("5")
+
+
+def memory(n: int) -> None:
+    from ganalyze.neighbors import knn
+    from ganalyze.reference import ReferenceData
+
+    ref = ReferenceData(progress=False)
+    base, test = ref.space("train", "pixel"), ref.space("test", "pixel")
+    rng = np.random.default_rng(0)
+    queries = test[rng.integers(0, len(test), n)]
+    queries += rng.normal(0, 0.02, queries.shape).astype(np.float32)
+    np.clip(queries, 0, 1, out=queries)
+    before = _status_mb("VmRSS")
+    _reset_peak()
+    start = time.perf_counter()
+    knn(queries=queries, base=base, k=5)
+    took = time.perf_counter() - start
+    peak = _status_mb("VmHWM")
+    print(f"exact 5-NN of {n} queries against {len(base)}: {took:.1f} s; resident before "
+          f"{before:.0f} MB (queries {queries.nbytes / 2**20:.0f} MB, base "
+          f"{base.nbytes / 2**20:.0f} MB); peak during the search {peak:.0f} MB, "
+          f"{peak - before:.0f} MB above that")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--check", type=int, default=500)
+    parser.add_argument("--memory", type=int, default=0, metavar="N",
+                        help="measure peak memory for N queries instead")  # fmt: skip
     args = parser.parse_args()
+    if args.memory:
+        return memory(args.memory)
 
     import faiss
 

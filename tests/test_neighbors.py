@@ -14,26 +14,32 @@ def _assert_same(ours, ref) -> None:
     np.testing.assert_allclose(ours.distances, ref.distances, rtol=1e-6, atol=1e-6)
 
 
-def test_random_data_with_copies_and_duplicate_base_rows() -> None:
+BOUND = pytest.mark.parametrize("bound", [False, True], ids=["flat", "bounded"])
+
+
+@BOUND
+def test_random_data_with_copies_and_duplicate_base_rows(bound) -> None:
     rng = np.random.default_rng(0)
     base = rng.random((3000, 40)).astype(np.float32)
     base[100] = base[7]  # duplicate base rows: a tie the lower index must win
     queries = rng.random((400, 40)).astype(np.float32)
     queries[:20] = base[:20]  # exact copies: distance 0
     queries[20] = base[7]
-    ours = knn(queries=queries, base=base, k=4)
+    ours = knn(queries=queries, base=ExactIndex(base, bound=bound), k=4)
     _assert_same(ours, brute_force_knn(queries=queries, base=base, k=4))
     assert (ours.distances[:20, 0] == 0).all()
     assert ours.indices[20, :2].tolist() == [7, 100]
 
 
-def test_integer_grid_ties() -> None:
+@BOUND
+def test_integer_grid_ties(bound) -> None:
     # many exactly equal distances: every tie must go to the lower index
     rng = np.random.default_rng(1)
     base = rng.integers(0, 3, size=(500, 6)).astype(np.float32)
     queries = rng.integers(0, 3, size=(200, 6)).astype(np.float32)
     _assert_same(
-        knn(queries=queries, base=base, k=7), brute_force_knn(queries=queries, base=base, k=7)
+        knn(queries=queries, base=ExactIndex(base, bound=bound), k=7),
+        brute_force_knn(queries=queries, base=base, k=7),
     )
 
 
@@ -41,14 +47,39 @@ def test_real_mnist(reference) -> None:
     base = reference.space("train", "pixel")[:20000]
     queries = reference.space("test", "pixel")[:200]
     index = ExactIndex(base)
+    assert index.bound  # pixels: the lower-bound pruning is on by default
     _assert_same(index.search(queries, 5), brute_force_knn(queries=queries, base=base, k=5))
 
 
-def test_exclude_self_skips_the_point_itself() -> None:
+@pytest.mark.parametrize(("margin", "cap"), [(0, 2048), (2, 20)], ids=["open-rows", "fallback"])
+def test_bounded_search_beyond_its_first_candidates(reference, monkeypatch, margin, cap) -> None:
+    # margin 0: most rows need the bound against the whole base; cap 20: rows with more
+    # candidates than that (and the noise rows, whose bound is loose) take the flat search
+    import ganalyze.neighbors as nb
+
+    monkeypatch.setattr(nb, "_BOUND_MARGIN", margin)
+    monkeypatch.setattr(nb, "_MAX_CANDIDATES", cap)
+    base = reference.space("train", "pixel")[:8000].copy()
+    base[4000] = base[17]  # a duplicate: the tie goes to index 17
+    rng = np.random.default_rng(3)
+    queries = np.concatenate([
+        reference.space("test", "pixel")[:120], base[[17, 50]],
+        rng.random((10, 784), dtype=np.float32),
+    ])  # fmt: skip
+    ours = knn(queries=queries, base=ExactIndex(base, bound=True), k=3)
+    _assert_same(ours, brute_force_knn(queries=queries, base=base, k=3))
+    assert ours.indices[120].tolist()[:2] == [17, 4000]
+    self_nn = knn(queries=base[:300], base=ExactIndex(base[:300], bound=True), k=2,
+                  exclude_self=True)  # fmt: skip
+    assert not (self_nn.indices == np.arange(300)[:, None]).any()
+
+
+@BOUND
+def test_exclude_self_skips_the_point_itself(bound) -> None:
     rng = np.random.default_rng(2)
     x = rng.random((300, 10)).astype(np.float32)
     x[5] = x[9]
-    ours = knn(queries=x, base=x, k=2, exclude_self=True)
+    ours = knn(queries=x, base=ExactIndex(x, bound=bound), k=2, exclude_self=True)
     assert not (ours.indices == np.arange(300)[:, None]).any()
     assert ours.indices[5, 0] == 9 and ours.indices[9, 0] == 5 and ours.distances[5, 0] == 0
 
