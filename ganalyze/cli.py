@@ -275,6 +275,36 @@ _RANGE = click.Choice(["auto", "-1,1", "0,1", "0,255"])
     help="Range D expects (auto: G's native range).",
 )
 @click.option(
+    "--d-output",
+    type=click.Choice(["auto", "probs", "logits"]),
+    default="auto",
+    show_default=True,
+    help="What D returns (auto: probabilities if it ends in a Sigmoid or its scores on 1,000 "
+    "test digits lie in [0, 1], else logits).",
+)
+@click.option(
+    "--train-indices",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The member set: MNIST-train indices G was trained on (.npy or text) [default: the "
+    "checkpoint's record, else all of MNIST train].",
+)
+@click.option(
+    "--nn-index",
+    type=click.Choice(["exact", "ivf", "hnsw"]),
+    default="exact",
+    show_default=True,
+    help="Neighbour search: exact, or an approximate FAISS index (its recall is reported).",
+)
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="B",
+    help="Bootstrap resamples for 95% intervals of the distribution metrics (0: none).",
+)
+@click.option(
     "--trust-pickle",
     is_flag=True,
     help="Unpickle whole objects (runs code from the file: only for files you trust).",
@@ -292,7 +322,7 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
     from ganalyze.report import default_name
 
     _setup_logging(quiet)
-    for key in ("output_range", "d_input_range"):
+    for key in ("output_range", "d_input_range", "d_output"):
         if options[key] == "auto":
             options[key] = None
     result = audit(spec, progress=not quiet, **options)

@@ -104,7 +104,7 @@ def knn(
     return index.search(queries, k, exclude_self=exclude_self)
 
 
-def _pair_d2(q: torch.Tensor, b: torch.Tensor, row: torch.Tensor, col: torch.Tensor):
+def pair_sq_distances(q: torch.Tensor, b: torch.Tensor, row: torch.Tensor, col: torch.Tensor):
     """float64 squared distances between query rows ``row`` and base rows ``col`` (pairs)."""
     qn, bn, rn, cn = q.numpy(), b.numpy(), row.numpy(), col.numpy()
     out = np.empty(len(rn), dtype=np.float64)
@@ -119,7 +119,7 @@ def _pair_d2(q: torch.Tensor, b: torch.Tensor, row: torch.Tensor, col: torch.Ten
 def _exact_d2(q: torch.Tensor, b: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
     """float64 squared distances of each query row to its candidate base rows (r, c)."""
     rows = torch.arange(cand.shape[0]).repeat_interleave(cand.shape[1])
-    return _pair_d2(q, b, rows, cand.reshape(-1)).reshape(cand.shape)
+    return pair_sq_distances(q, b, rows, cand.reshape(-1)).reshape(cand.shape)
 
 
 def _sort_ties(d2: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,7 +273,7 @@ class ExactIndex:
             rows.append(batch[r])
             cols.append(x)
         row, col = torch.cat(rows), torch.cat(cols)
-        d2 = _pair_d2(qb, self.base, row, col)
+        d2 = pair_sq_distances(qb, self.base, row, col)
         if self_idx is not None:
             d2[col == self_idx[row]] = float("inf")
         order = torch.from_numpy(np.lexsort((col.numpy(), d2.numpy(), row.numpy())))

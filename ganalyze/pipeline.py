@@ -49,6 +49,7 @@ def audit(
     progress: bool = False,
     train_indices=None,
     nn_index: str = "exact",
+    bootstrap: int = 0,
     **load_options,
 ) -> Report:
     """Audit a generator (or a file of samples) and return its :class:`Report`.
@@ -75,6 +76,9 @@ def audit(
     nn_index
         "exact" (default) or an approximate FAISS index, "ivf" or "hnsw", for the samples'
         neighbours in MNIST train; its measured recall is stated in the report.
+    bootstrap
+        Resamples for percentile 95% intervals of the distribution metrics (0: none), seeded by
+        ``seed``.
     **load_options
         discriminator, weights, latent_dim, prior, output_range, d_input_range, trust_pickle:
         passed to :func:`ganalyze.load_generator`.
@@ -87,6 +91,8 @@ def audit(
     names = select_analyses(analyses)
     if n_samples is not None and n_samples < 1:
         raise InputError(f"n_samples must be positive; got {n_samples}.")
+    if bootstrap < 0:
+        raise InputError(f"bootstrap must be 0 or more resamples; got {bootstrap}.")
     gen = load_generator(spec, device=device, **load_options)
     members = _read_indices(train_indices) if train_indices is not None else None
     ctx = Context(
@@ -97,6 +103,7 @@ def audit(
         progress=progress,
         train_indices=members,
         nn_index=nn_index,
+        bootstrap=bootstrap,
     )
     _ = ctx.samples  # sampling first: the range decision belongs in the header
     available = ctx.available()

@@ -115,21 +115,32 @@ class ReferenceData:
             return images.reshape(len(images), -1).numpy()
         return self.features(split)
 
-    def _to_train(self, split: str, space: str, k: int) -> Neighbors:
+    def _neighbours(self, split: str, space: str, k: int, base_split: str = "train") -> Neighbors:
         def compute() -> np.ndarray:
-            base = self.space("train", space)
-            found = knn(queries=self.space(split, space), base=base, k=k,
-                        exclude_self=split == "train")  # fmt: skip
+            found = knn(queries=self.space(split, space), base=self.space(base_split, space), k=k,
+                        exclude_self=split == base_split)  # fmt: skip
             return np.concatenate([found.distances.astype(np.float64), found.indices], axis=1)
 
-        both = self.cached(f"{split}_to_train_{space}_k{k}", compute)
+        both = self.cached(f"{split}_to_{base_split}_{space}_k{k}", compute)
         return Neighbors(both[:, :k].astype(np.float32), both[:, k:].astype(np.int64))
+
+    def kid_real_within(self, split: str, space: str, rows: np.ndarray, seed: int) -> np.ndarray:
+        """KID's within-set kernel sums of MNIST ``split`` subsets (``rows``, from
+        :func:`ganalyze.metrics.kid_subsets` with ``seed``), cached."""
+        from ganalyze.metrics import kid_real_within
+
+        name = f"kid_within_{split}_{space}_m{rows.shape[1]}_n{rows.shape[0]}_s{seed}"
+        return self.cached(name, lambda: kid_real_within(self.space(split, space), rows))
 
     def test_to_train(self, space: str, k: int = K_OOD) -> Neighbors:
         """The k nearest MNIST-train images of every MNIST-test image in ``space``."""
-        return self._to_train("test", space, k)
+        return self._neighbours("test", space, k)
+
+    def test_to_test(self, space: str, k: int = K_OOD) -> Neighbors:
+        """The k nearest other MNIST-test images of every MNIST-test image in ``space``."""
+        return self._neighbours("test", space, k, base_split="test")
 
     def train_to_train(self, space: str, k: int = K_OOD) -> Neighbors:
         """The k nearest other MNIST-train images of every MNIST-train image in ``space`` (a
         point is not its own neighbour); about a minute in pixel space, then cached."""
-        return self._to_train("train", space, k)
+        return self._neighbours("train", space, k)

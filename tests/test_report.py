@@ -91,6 +91,8 @@ def test_samples_file_skips_what_needs_a_generator(tmp_path, reference, mnist_di
 
 def test_cli_report_end_to_end(tiny_checkpoint, mnist_dir, tmp_path) -> None:
     out = tmp_path / "r"
+    indices = tmp_path / "members.txt"
+    indices.write_text("\n".join(str(i) for i in range(0, 1000, 2)))
     result = CliRunner().invoke(
         main,
         [
@@ -103,12 +105,26 @@ def test_cli_report_end_to_end(tiny_checkpoint, mnist_dir, tmp_path) -> None:
             "--data-dir",
             str(mnist_dir),
             "--quiet",
+            "--analyses",
+            "distribution,dscores,memorization",
+            "--bootstrap",
+            "5",
+            "--nn-index",
+            "exact",
+            "--d-output",
+            "probs",
+            "--train-indices",
+            str(indices),
         ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     assert f"Report: {out / 'index.html'}" in result.output
-    assert (out / "metrics.csv").is_file()
+    metrics = pd.read_csv(out / "metrics.csv")
+    fd = metrics[(metrics.metric == "fd")].iloc[0]
+    assert fd.ci_low < fd.ci_high  # --bootstrap reached the distribution analysis
+    meta = json.loads((out / "meta.json").read_text())
+    assert "500 MNIST training images (--train-indices)" in json.dumps(meta)
 
 
 @pytest.mark.parametrize(
@@ -117,6 +133,10 @@ def test_cli_report_end_to_end(tiny_checkpoint, mnist_dir, tmp_path) -> None:
         (["report", "nope.pt"], "does not exist", 1),
         (["report", "x.pt", "--analyses", "bogus"], "Unknown analyses", 1),
         (["report", "x.pt", "--n-samples", "0"], "--n-samples", 2),
+        (["report", "x.pt", "--bootstrap", "-1"], "--bootstrap", 2),
+        (["report", "x.pt", "--nn-index", "kd"], "--nn-index", 2),
+        (["report", "x.pt", "--d-output", "odds"], "--d-output", 2),
+        (["report", "x.pt", "--train-indices", "none.txt"], "--train-indices", 2),
     ],
 )
 def test_cli_report_errors(tmp_path, monkeypatch, args, message, code) -> None:

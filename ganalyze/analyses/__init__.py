@@ -1,6 +1,12 @@
 """Registered analyses. Importing this package registers every built-in analysis."""
 
-from ganalyze.analyses import dscores, memorization, modes, training  # noqa: F401  (registration)
+from ganalyze.analyses import (  # noqa: F401  (registration)
+    distribution,
+    dscores,
+    memorization,
+    modes,
+    training,
+)
 from ganalyze.analyses.base import (
     METRIC_COLUMNS,
     REGISTRY,
