@@ -17,7 +17,7 @@ import torch
 
 from ganalyze.errors import InputError
 from ganalyze.generators import Discriminator, Generator
-from ganalyze.neighbors import ApproximateIndex, Neighbors, knn
+from ganalyze.neighbors import ApproximateIndex, ExactIndex, Neighbors, knn
 from ganalyze.reference import K_OOD, ReferenceData, classify
 
 logger = logging.getLogger(__name__)
@@ -102,15 +102,46 @@ class Context:
             logger.info(
                 "nearest MNIST-train neighbours of %d samples (%s space)", len(self.images), space
             )
-            base = self.reference.space("train", space)
+            base = self.train_index(space)
             if self.nn_index != "exact":
-                base = ApproximateIndex(base, self.nn_index, seed=self.seed)
+                base = ApproximateIndex(base.base, self.nn_index, seed=self.seed)
                 self.nn_recall[space] = base.recall(self.space(space), k=1, seed=self.seed)
                 logger.info("%s index, %s space: recall@1 %.3f on 500 samples",
                             self.nn_index, space, self.nn_recall[space])  # fmt: skip
             cache[space] = knn(queries=self.space(space), base=base, k=max(k, K_OOD))
         full = cache[space]
         return Neighbors(full.distances[:, :k], full.indices[:, :k])
+
+    def train_index(self, space: str) -> ExactIndex:
+        """The exact neighbour index over MNIST train in ``space`` (built once)."""
+        cache = self.__dict__.setdefault("_train_index", {})
+        if space not in cache:
+            cache[space] = ExactIndex(self.reference.space("train", space))
+        return cache[space]
+
+    @cached_property
+    def ood_thresholds(self) -> dict[str, float]:
+        """The modes analysis's out-of-distribution thresholds, per space."""
+        from ganalyze.analyses.modes import ood_thresholds
+
+        return ood_thresholds(baseline_kth={s: self.reference.test_to_train(s).kth for s in SPACES})
+
+    def labels_of(self, images: torch.Tensor) -> np.ndarray:
+        """Digit labels of canonical images, 10 for an unrecognizable one (out of distribution
+        or low confidence, the modes analysis's rule)."""
+        from ganalyze.analyses.modes import unrecognizable
+
+        probs, feats = classify(images)
+        flat = images.reshape(len(images), -1).numpy()
+        kth = {s: self.train_index(s).search(x, K_OOD).kth
+               for s, x in (("pixel", flat), ("mnist_cnn", feats))}  # fmt: skip
+        masks = unrecognizable(kth=kth, thresholds=self.ood_thresholds, probs=probs)
+        return np.where(masks["unrecognizable"], 10, probs.argmax(1))
+
+    @property
+    def prior_std(self) -> float:
+        """Per-coordinate standard deviation of the latent prior."""
+        return 1.0 / 3**0.5 if self.generator.prior == "uniform" else 1.0
 
     @cached_property
     def discriminator(self) -> Discriminator | None:

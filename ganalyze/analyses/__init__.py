@@ -3,6 +3,7 @@
 from ganalyze.analyses import (  # noqa: F401  (registration)
     distribution,
     dscores,
+    latent_map,
     memorization,
     modes,
     training,

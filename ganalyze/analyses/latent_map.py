@@ -1,0 +1,203 @@
+"""How G carves its unimodal prior into digit modes: UMAP views of images and latents.
+
+The image side embeds generated samples and MNIST test digits together (mnist_cnn space, then
+pixel space), with one latent interpolation path among the fitted points (a precomputed k-NN
+graph gives no transform() for new points). The latent side shows z by PCA and by UMAP,
+coloured by the digit G(z) becomes, and a slice G(a u + b v) through the prior. Every k-NN
+graph comes from the shared exact neighbour search; the layouts from
+:func:`ganalyze.embedding.umap_embedding` (umap-learn's algorithm, no numba compile).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from ganalyze.analyses.base import Analysis, AnalysisResult, metric_adder, register
+from ganalyze.embedding import umap_embedding
+from ganalyze.neighbors import ExactIndex
+from ganalyze.reference import K_OOD
+from ganalyze.stats import wilson_interval
+
+N_NEIGHBORS = 15
+N_EPOCHS = 200
+N_STABILITY = 2000
+STABILITY_RADIUS = 0.5  # times the prior's per-coordinate standard deviation
+SLICE_STEPS, SLICE_SPAN = 15, 2.5
+PATH_FRAMES = 32
+LABEL_COLORS = [*[f"C{i}" for i in range(10)], "0.15"]  # digits 0-9, then "unrecognizable"
+
+
+def label_stability(*, labels: np.ndarray, perturbed: np.ndarray) -> float:
+    """Share of latents whose perturbed image keeps the label of the original (labels 0-9, and
+    10 for unrecognizable, which counts as a label of its own)."""
+    return float(np.mean(np.asarray(labels) == np.asarray(perturbed)))
+
+
+def perturb(z: torch.Tensor, radius: float, gen: torch.Generator) -> torch.Tensor:
+    """z + radius * u, with u a random unit vector per latent."""
+    u = torch.randn(z.shape, generator=gen)
+    return z + radius * u / u.norm(dim=1, keepdim=True)
+
+
+def latent_label_stability(ctx, labels: np.ndarray) -> tuple[float, int]:
+    """:func:`label_stability` of the first min(n, 2,000) samples' latents, each perturbed once
+    (radius 0.5 prior std, seeded), and how many latents it used."""
+    z = ctx.samples.z
+    m = min(len(z), N_STABILITY)
+    gen = torch.Generator().manual_seed(ctx.seed + 2)
+    moved = perturb(z[:m], STABILITY_RADIUS * ctx.prior_std, gen)
+    after = ctx.labels_of(ctx.generator.generate(moved))
+    return label_stability(labels=labels[:m], perturbed=after), m
+
+
+def embed(points: np.ndarray, seed: int) -> np.ndarray:
+    """2-D UMAP of ``points`` from their exact 15-NN graph (each point first in its list)."""
+    x = np.ascontiguousarray(points, np.float32).reshape(len(points), -1)
+    found = ExactIndex(x).search(x, N_NEIGHBORS)
+    return umap_embedding(knn_indices=found.indices, knn_dists=found.distances,
+                          n_epochs=N_EPOCHS, seed=seed)  # fmt: skip
+
+
+@register
+class LatentMap(Analysis):
+    name = "latent_map"
+    title = "Latent map"
+    description = (
+        "Where generated digits sit among real ones (UMAP of both, in the mnist_cnn and pixel "
+        "spaces), and how the latent prior is carved into digit regions: z by PCA and UMAP "
+        "coloured by the digit G(z) becomes, a slice through the prior, and how often a small "
+        "step in z keeps the digit."
+    )
+    order = 60
+
+    def run(self, ctx) -> AnalysisResult:
+        ref, res = ctx.reference, self.result()
+        fake_labels = sample_labels(ctx)
+        test_labels = _test_labels(ctx)
+        res.arrays.update(fake_labels=fake_labels, test_labels=test_labels)
+        path = _path(ctx, fake_labels) if ctx.generator.has_generator else None
+        for space in ("mnist_cnn", "pixel"):
+            parts = [ctx.space(space), ref.space("test", space)]
+            if path is not None:
+                parts.append(path[space])
+            res.arrays[f"umap_{space}"] = embed(np.concatenate(parts), ctx.seed)
+        res.arrays["n_fake"] = len(fake_labels)
+        res.notes.append(f"UMAP: exact {N_NEIGHBORS}-NN graphs, {N_EPOCHS} epochs, min_dist "
+                         f"0.1, seed {ctx.seed}; {len(fake_labels)} generated and "
+                         f"{len(test_labels)} MNIST test digits.")  # fmt: skip
+        if not ctx.generator.has_generator:
+            res.notes.append("The latent views need a generator: a file of samples has none.")
+            return res
+        z = ctx.samples.z
+        zc = z.numpy().astype(np.float64) - z.numpy().mean(0)
+        res.arrays["z_pca"] = zc @ np.linalg.svd(zc, full_matrices=False)[2][:2].T
+        res.arrays["z_umap"] = embed(z.numpy(), ctx.seed)
+        gen = torch.Generator().manual_seed(ctx.seed + 1)
+        basis, _ = torch.linalg.qr(torch.randn(z.shape[1], 2, generator=gen))
+        steps = torch.linspace(-SLICE_SPAN, SLICE_SPAN, SLICE_STEPS) * ctx.prior_std
+        grid = torch.stack(torch.meshgrid(steps, steps, indexing="ij"), -1).reshape(-1, 2)
+        res.arrays["slice"] = ctx.generator.generate(grid @ basis.T)
+        res.arrays["slice_labels"] = ctx.labels_of(res.arrays["slice"])
+        value, m = latent_label_stability(ctx, fake_labels)
+        lo, hi = wilson_interval(round(value * m), m)
+        add = metric_adder(res, n_fake=m)
+        add("latent_label_stability", value, f"share of latents z whose perturbation z + r u (u a "
+            f"random unit vector, r = {STABILITY_RADIUS} prior std) keeps the digit of G(z)",
+            higher_is_better=True, ci_low=lo, ci_high=hi)  # fmt: skip
+        return res
+
+    def plot(self, res: AnalysisResult) -> dict[str, Figure]:
+        figs = {f"umap_{s}": plot_image_map(res, s) for s in ("mnist_cnn", "pixel")}
+        if "z_pca" in res.arrays:
+            figs["latent"] = plot_latent(res)
+            figs["latent_slice"] = plot_slice(res)
+        return figs
+
+
+def sample_labels(ctx) -> np.ndarray:
+    """The samples' digits, 10 for unrecognizable (the modes analysis's rule)."""
+    from ganalyze.analyses.modes import unrecognizable
+
+    kth = {s: ctx.neighbors_in_train(s, K_OOD).kth for s in ("pixel", "mnist_cnn")}
+    masks = unrecognizable(kth=kth, thresholds=ctx.ood_thresholds, probs=ctx.probs)
+    return np.where(masks["unrecognizable"], 10, ctx.probs.argmax(1))
+
+
+def _test_labels(ctx) -> np.ndarray:
+    from ganalyze.analyses.modes import unrecognizable
+
+    ref = ctx.reference
+    kth = {s: ref.test_to_train(s).kth for s in ("pixel", "mnist_cnn")}
+    probs = ref.probs("test")
+    masks = unrecognizable(kth=kth, thresholds=ctx.ood_thresholds, probs=probs)
+    return np.where(masks["unrecognizable"], 10, probs.argmax(1))
+
+
+def _path(ctx, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """A straight latent path between the first two samples of different recognizable digits,
+    in both spaces, to be embedded with the rest."""
+    ok = np.flatnonzero(labels < 10)
+    first = ok[0] if len(ok) else 0
+    other = [i for i in ok if labels[i] != labels[first]]
+    second = other[0] if other else (1 if len(labels) > 1 else 0)
+    z = ctx.samples.z
+    t = torch.linspace(0, 1, PATH_FRAMES)[:, None]
+    images = ctx.generator.generate((1 - t) * z[first] + t * z[second])
+    from ganalyze.reference import classify
+
+    return {"pixel": images.reshape(len(images), -1).numpy(), "mnist_cnn": classify(images)[1]}
+
+
+def _scatter(ax, xy: np.ndarray, labels: np.ndarray, size: float = 2.0, alpha=0.6) -> None:
+    colors = np.array(LABEL_COLORS, dtype=object)[labels]
+    ax.scatter(xy[:, 0], xy[:, 1], s=size, c=list(colors), alpha=alpha, linewidths=0)
+    ax.set(xticks=[], yticks=[])
+
+
+def plot_image_map(res: AnalysisResult, space: str) -> Figure:
+    """MNIST test (left) and generated digits over the test cloud (right), one UMAP."""
+    fig = Figure(figsize=(9.6, 4.4), layout="constrained")
+    left, right = fig.subplots(1, 2, sharex=True, sharey=True)
+    emb, n = res.arrays[f"umap_{space}"], res.arrays["n_fake"]
+    test_labels = res.arrays["test_labels"]
+    fake, test, path = emb[:n], emb[n : n + len(test_labels)], emb[n + len(test_labels) :]
+    _scatter(left, test, test_labels)
+    left.set_title(f"MNIST test ({space})", fontsize="medium")
+    right.scatter(test[:, 0], test[:, 1], s=2, color="0.85", linewidths=0)
+    _scatter(right, fake, res.arrays["fake_labels"])
+    if len(path):
+        right.plot(path[:, 0], path[:, 1], "-o", color="k", ms=2.5, lw=1.0, label="latent path")
+        right.legend(frameon=False, fontsize="small", loc="lower right")
+    right.set_title("generated (over MNIST test in grey)", fontsize="medium")
+    handles = [left.scatter([], [], s=12, color=c) for c in LABEL_COLORS]
+    fig.legend(handles, [*map(str, range(10)), "unrecognizable"], loc="outside right center",
+               frameon=False, fontsize="small", title="digit")  # fmt: skip
+    return fig
+
+
+def plot_latent(res: AnalysisResult) -> Figure:
+    """z by PCA and by UMAP, coloured by the digit G(z) becomes."""
+    fig = Figure(figsize=(9.6, 4.4), layout="constrained")
+    for ax, key, title in zip(fig.subplots(1, 2), ("z_pca", "z_umap"),
+                              ("PCA of z", "UMAP of z"), strict=True):  # fmt: skip
+        _scatter(ax, res.arrays[key], res.arrays["fake_labels"], size=3)
+        ax.set_title(f"{title}, coloured by the digit of G(z)", fontsize="medium")
+    return fig
+
+
+def plot_slice(res: AnalysisResult) -> Figure:
+    """G(a u + b v) over a plane through the prior's centre, each image framed by its digit."""
+    images, labels = res.arrays["slice"].numpy()[:, 0], res.arrays["slice_labels"]
+    k = SLICE_STEPS
+    tiles = np.pad(images.reshape(k, k, 28, 28), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    fig = Figure(figsize=(6.0, 6.0), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(tiles.transpose(0, 2, 1, 3).reshape(k * 30, k * 30), cmap="gray_r", vmin=0, vmax=1)
+    for idx, lab in enumerate(labels):
+        r, c = divmod(idx, k)
+        ax.text(c * 30 + 2, r * 30 + 8, "?" if lab == 10 else str(lab), fontsize=6,
+                color=LABEL_COLORS[lab])  # fmt: skip
+    ax.set(xticks=[], yticks=[], title=f"G(a u + b v), a, b in [-{SLICE_SPAN}, {SLICE_SPAN}] std")
+    return fig

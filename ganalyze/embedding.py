@@ -1,0 +1,160 @@
+"""2-D UMAP embeddings from a precomputed exact k-NN graph, without numba.
+
+umap-learn compiles its numba kernels in every new process (about 13 s here before its first
+fit, its parallel kernels cannot be cached), and its layout optimisation runs one edge at a
+time. This module follows umap-learn 0.5's algorithm step for step (McInnes, Healy and Melville
+2018; the reference is ``umap.umap_.fuzzy_simplicial_set``, ``simplicial_set_embedding`` and
+``umap.layouts.optimize_layout_euclidean``), with the same defaults (n_neighbors from the
+graph, min_dist 0.1, spread 1, 5 negative samples per positive one, learning rate 1 decaying
+linearly, gradients clipped to 4) but written as array operations: each epoch applies all its
+sampled edges at once (as GPU implementations do) instead of one by one. Results are
+deterministic for a seed. ``benchmarks/umap_speed.py`` compares speed and trustworthiness
+with stock umap-learn.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+SMOOTH_K_TOLERANCE = 1e-5
+MIN_K_DIST_SCALE = 1e-3
+
+
+@lru_cache(maxsize=8)
+def find_ab_params(spread: float = 1.0, min_dist: float = 0.1) -> tuple[float, float]:
+    """a, b of the low-dimensional similarity 1 / (1 + a d^(2b)), fitted as umap-learn does."""
+    from scipy.optimize import curve_fit
+
+    x = np.linspace(0, spread * 3, 300)
+    y = np.where(x < min_dist, 1.0, np.exp(-(x - min_dist) / spread))
+    (a, b), _ = curve_fit(lambda x, a, b: 1.0 / (1.0 + a * x ** (2 * b)), x, y)
+    return float(a), float(b)
+
+
+def fuzzy_graph(*, knn_indices: np.ndarray, knn_dists: np.ndarray) -> sp.coo_matrix:
+    """The symmetrised fuzzy simplicial set of a k-NN graph whose first column is each point
+    itself (local connectivity 1, set_op_mix_ratio 1)."""
+    n, k = knn_indices.shape
+    d = knn_dists.astype(np.float64)
+    nonzero = np.where(d > 0, d, np.inf)
+    rho = np.min(nonzero, axis=1)
+    rho[~np.isfinite(rho)] = 0.0
+    target = np.log2(k)
+    lo, hi, mid = np.zeros(n), np.full(n, np.inf), np.ones(n)
+    gap = np.maximum(d[:, 1:] - rho[:, None], 0.0)
+    for _ in range(64):  # vectorised binary search for each point's sigma
+        psum = np.exp(-gap / mid[:, None]).sum(1)
+        done = np.abs(psum - target) < SMOOTH_K_TOLERANCE
+        high = psum > target
+        hi = np.where(high & ~done, mid, hi)
+        lo = np.where(~high & ~done, mid, lo)
+        mid = np.where(done, mid, np.where(np.isinf(hi), mid * 2, (lo + hi) / 2))
+    mean_all = d.mean()
+    floor = np.where(rho > 0, MIN_K_DIST_SCALE * d.mean(1), MIN_K_DIST_SCALE * mean_all)
+    sigma = np.maximum(mid, floor)
+    vals = np.exp(-np.maximum(d - rho[:, None], 0.0) / sigma[:, None])
+    vals[(d - rho[:, None] <= 0) | (sigma[:, None] == 0)] = 1.0
+    vals[knn_indices == np.arange(n)[:, None]] = 0.0
+    rows = np.repeat(np.arange(n), k)
+    p = sp.coo_matrix((vals.ravel(), (rows, knn_indices.ravel())), shape=(n, n)).tocsr()
+    p.eliminate_zeros()
+    pt = p.T.tocsr()
+    return (p + pt - p.multiply(pt)).tocoo()
+
+
+def _spectral_init(graph: sp.coo_matrix, seed: int) -> np.ndarray | None:
+    """The two leading non-trivial eigenvectors of D^-1/2 A D^-1/2 (umap-learn's spectral
+    layout), or None when the graph is disconnected or the solver does not converge."""
+    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse.linalg import ArpackError, eigsh
+
+    if connected_components(graph, directed=False)[0] > 1:
+        return None
+    deg = np.asarray(graph.sum(1)).ravel()
+    inv = sp.diags(1.0 / np.sqrt(deg))
+    norm = (inv @ graph.tocsr() @ inv).astype(np.float64)
+    v0 = np.random.default_rng(seed).random(graph.shape[0]) + 0.5
+    try:
+        _, vecs = eigsh(norm, k=3, which="LA", tol=1e-4, v0=v0, maxiter=graph.shape[0] * 5)
+    except ArpackError:
+        return None
+    return vecs[:, :2][:, ::-1]
+
+
+def umap_embedding(
+    *,
+    knn_indices: np.ndarray,
+    knn_dists: np.ndarray,
+    n_epochs: int = 200,
+    seed: int = 0,
+    min_dist: float = 0.1,
+    spread: float = 1.0,
+    negative_sample_rate: int = 5,
+    fallback_init: np.ndarray | None = None,
+) -> np.ndarray:
+    """A 2-D UMAP layout of the points of a k-NN graph.
+
+    Parameters
+    ----------
+    knn_indices, knn_dists
+        (n, k) exact neighbours of every point among the same points, itself first.
+    n_epochs, seed, min_dist, spread, negative_sample_rate
+        As umap-learn's; deterministic for a seed.
+    fallback_init
+        (n, 2) start when the graph is disconnected (default: seeded random).
+
+    Returns
+    -------
+    np.ndarray
+        (n, 2) float32 coordinates.
+    """
+    graph = fuzzy_graph(knn_indices=knn_indices, knn_dists=knn_dists)
+    graph.data[graph.data < graph.data.max() / n_epochs] = 0.0
+    graph.eliminate_zeros()
+    n = graph.shape[0]
+    rng = np.random.default_rng(seed)
+    init = _spectral_init(graph, seed)
+    if init is None:
+        init = fallback_init if fallback_init is not None else rng.normal(size=(n, 2))
+    init = np.asarray(init, np.float64)
+    init = 10.0 * (init - init.min(0)) / np.maximum(np.ptp(init, 0), 1e-12)
+    init += rng.normal(scale=1e-4, size=init.shape)
+    a, b = find_ab_params(spread, min_dist)
+    w = graph.data
+    eps = n_epochs / (n_epochs * w / w.max())  # epochs per sample
+    y = torch.from_numpy(init.astype(np.float32))
+    head, tail = torch.from_numpy(graph.row.astype(np.int64)), torch.from_numpy(graph.col)
+    tail = tail.to(torch.int64)
+    eps_t = torch.from_numpy(eps)
+    next_sample = eps_t.clone()
+    eps_neg = eps_t / negative_sample_rate
+    next_neg = eps_neg.clone()
+    gen = torch.Generator().manual_seed(seed)
+    for epoch in range(n_epochs):
+        alpha = 1.0 - epoch / n_epochs
+        due = torch.nonzero(next_sample <= epoch).flatten()
+        h, t = head.index_select(0, due), tail.index_select(0, due)
+        diff = y.index_select(0, h) - y.index_select(0, t)
+        d2 = (diff * diff).sum(1, keepdim=True)
+        d2b = d2.pow(b)
+        coeff = (-2 * a * b) * d2b / d2 / (a * d2b + 1)
+        step = (coeff.nan_to_num_(0.0) * diff).clamp_(-4, 4).mul_(alpha)
+        y.index_add_(0, h, step)
+        y.index_add_(0, t, -step)
+        next_sample.index_add_(0, due, eps_t.index_select(0, due))
+        lag = (epoch - next_neg.index_select(0, due)) / eps_neg.index_select(0, due)
+        n_neg = lag.floor_().clamp_(min=0).to(torch.int64)
+        next_neg.index_add_(0, due, n_neg * eps_neg.index_select(0, due))
+        src = torch.repeat_interleave(h, n_neg)
+        other = torch.randint(0, n, (len(src),), generator=gen)
+        diff = y.index_select(0, src) - y.index_select(0, other)
+        d2 = (diff * diff).sum(1, keepdim=True)
+        coeff = (2 * b) / ((0.001 + d2) * (a * d2.pow(b) + 1))
+        coeff.masked_fill_(d2 <= 0, 0.0)
+        step = (coeff * diff).clamp_(-4, 4).mul_(alpha)
+        y.index_add_(0, src, step)
+    return y.numpy()
