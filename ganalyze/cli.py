@@ -305,6 +305,12 @@ _RANGE = click.Choice(["auto", "-1,1", "0,1", "0,255"])
     help="Bootstrap resamples for 95% intervals of the distribution metrics (0: none).",
 )
 @click.option(
+    "--interp-digits",
+    default=None,
+    metavar="9,7,1",
+    help="Digits whose most confident samples anchor the interpolation strip [default: 9,7,1].",
+)
+@click.option(
     "--trust-pickle",
     is_flag=True,
     help="Unpickle whole objects (runs code from the file: only for files you trust).",

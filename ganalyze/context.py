@@ -47,6 +47,7 @@ class Context:
         train_indices: np.ndarray | None = None,
         nn_index: str = "exact",
         bootstrap: int = 0,
+        interp_digits: tuple[int, ...] | None = None,
     ) -> None:
         self.generator, self.seed, self.progress = generator, int(seed), progress
         if n_samples is None:
@@ -59,6 +60,7 @@ class Context:
             raise InputError(f"Unknown --nn-index {nn_index!r}; expected exact, ivf or hnsw.")
         self.nn_index = nn_index
         self.bootstrap = int(bootstrap)
+        self.interp_digits = interp_digits
         self.nn_recall: dict[str, float] = {}
 
     @cached_property
@@ -131,12 +133,14 @@ class Context:
         or low confidence, the modes analysis's rule)."""
         from ganalyze.analyses.modes import unrecognizable
 
-        probs, feats = classify(images)
         flat = images.reshape(len(images), -1).numpy()
+        # identical frames (a generator that stands still) are labelled once
+        flat, inverse = np.unique(flat, axis=0, return_inverse=True)
+        probs, feats = classify(torch.from_numpy(flat).reshape(-1, 1, 28, 28))
         kth = {s: self.train_index(s).search(x, K_OOD).kth
                for s, x in (("pixel", flat), ("mnist_cnn", feats))}  # fmt: skip
         masks = unrecognizable(kth=kth, thresholds=self.ood_thresholds, probs=probs)
-        return np.where(masks["unrecognizable"], 10, probs.argmax(1))
+        return np.where(masks["unrecognizable"], 10, probs.argmax(1))[inverse.ravel()]
 
     @property
     def prior_std(self) -> float:

@@ -50,6 +50,7 @@ def audit(
     train_indices=None,
     nn_index: str = "exact",
     bootstrap: int = 0,
+    interp_digits: str | Iterable[int] | None = None,
     **load_options,
 ) -> Report:
     """Audit a generator (or a file of samples) and return its :class:`Report`.
@@ -79,6 +80,9 @@ def audit(
     bootstrap
         Resamples for percentile 95% intervals of the distribution metrics (0: none), seeded by
         ``seed``.
+    interp_digits
+        Digits (e.g. "9,7,1") whose most confident samples anchor the interpolation
+        analysis's multi-anchor strip; default 9, 7, 1 (the study's figure).
     **load_options
         discriminator, weights, latent_dim, prior, output_range, d_input_range, trust_pickle:
         passed to :func:`ganalyze.load_generator`.
@@ -89,6 +93,7 @@ def audit(
         Metrics (tidy DataFrame), findings, figures and tables; ``.save(dir)`` writes them.
     """
     names = select_analyses(analyses)
+    digits = _parse_digits(interp_digits)
     if n_samples is not None and n_samples < 1:
         raise InputError(f"n_samples must be positive; got {n_samples}.")
     if bootstrap < 0:
@@ -104,6 +109,7 @@ def audit(
         train_indices=members,
         nn_index=nn_index,
         bootstrap=bootstrap,
+        interp_digits=digits,
     )
     _ = ctx.samples  # sampling first: the range decision belongs in the header
     available = ctx.available()
@@ -125,6 +131,20 @@ def audit(
          f"approximate ({nn_index}): recall@1 on 500 samples {recall or 'not used'}")
     )  # fmt: skip
     return report
+
+
+def _parse_digits(value) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        digits = tuple(int(str(p).strip()) for p in parts)
+    except ValueError:
+        digits = ()
+    if len(digits) < 2 or any(not 0 <= d <= 9 for d in digits):
+        raise InputError(f"--interp-digits expects two or more digits 0-9 separated by commas "
+                         f"(e.g. 9,7,1); got {value!r}.")  # fmt: skip
+    return digits
 
 
 def _read_indices(value) -> np.ndarray:

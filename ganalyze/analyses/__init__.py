@@ -3,6 +3,7 @@
 from ganalyze.analyses import (  # noqa: F401  (registration)
     distribution,
     dscores,
+    interpolation,
     latent_map,
     memorization,
     modes,

@@ -1,0 +1,230 @@
+"""Latent interpolation: does the image move evenly along a straight walk in z, or jump?
+
+P random pairs of latents from the prior, T frames per path by linear interpolation and by
+slerp (on the latents as drawn, never normalised), measured in pixel and mnist_cnn space,
+labelled by the classifier (unrecognizable frames count as a label of their own), and scored
+by D when there is one. A naive baseline, pixel blends of MNIST test digit pairs, says what a
+morph without any generator looks like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
+from ganalyze.reference import classify
+
+N_PATHS, N_STEPS = 64, 64
+PPL_TRIPLES, PPL_EPS = 10_000, 1e-4
+BASELINE_FACTOR = 2.0
+DEFAULT_DIGITS = (9, 7, 1)
+SPACES = ("pixel", "mnist_cnn")
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """(1 - t) z0 + t z1, row by row (``t`` of shape (n, 1))."""
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """sin((1 - t) theta) / sin(theta) z0 + sin(t theta) / sin(theta) z1, theta the angle
+    between z0 and z1 as drawn (no normalisation); linear where theta is tiny."""
+    norms = z0.norm(dim=-1, keepdim=True) * z1.norm(dim=-1, keepdim=True)
+    cos = (z0 * z1).sum(-1, keepdim=True) / norms.clamp_min(1e-12)
+    theta = torch.arccos(cos.clamp(-1, 1))
+    sin = torch.sin(theta)
+    out = (torch.sin((1 - t) * theta) * z0 + torch.sin(t * theta) * z1) / sin.clamp_min(1e-12)
+    return torch.where(sin > 1e-6, out, lerp(z0, z1, t))
+
+
+def path_smoothness(*, frames: np.ndarray) -> dict:
+    """jump_ratio (largest step over mean step, averaged over paths), path_efficiency
+    (straight-line over travelled distance, averaged) and n_static_paths (travel 0, left out
+    of both) of paths ``frames`` (P, T, D); ``steps`` (P, T - 1) Euclidean step lengths."""
+    f = np.asarray(frames, np.float64)
+    steps = np.linalg.norm(np.diff(f, axis=1), axis=2)
+    travel = steps.sum(1)
+    moving = travel > 0
+    jump = steps.max(1)[moving] / steps.mean(1)[moving]
+    straight = np.linalg.norm(f[:, -1] - f[:, 0], axis=1)[moving]
+    return {"jump_ratio": float(jump.mean()) if moving.any() else np.nan,
+            "path_efficiency": float((straight / travel[moving]).mean()) if moving.any()
+            else np.nan, "n_static_paths": int((~moving).sum()), "steps": steps}  # fmt: skip
+
+
+def label_path_stats(*, labels: np.ndarray, unrecognizable: int = 10) -> dict[str, float]:
+    """label_changes (mean label changes along a path), excess_label_changes (beyond one when
+    the endpoints differ, else zero) and off_manifold_rate (share of intermediate frames that
+    are unrecognizable) of ``labels`` (P, T)."""
+    lab = np.asarray(labels)
+    changes = (lab[:, 1:] != lab[:, :-1]).sum(1)
+    minimum = (lab[:, 0] != lab[:, -1]).astype(int)
+    return {"label_changes": float(changes.mean()),
+            "excess_label_changes": float((changes - minimum).mean()),
+            "off_manifold_rate": float((lab[:, 1:-1] == unrecognizable).mean())}  # fmt: skip
+
+
+def ppl(
+    *,
+    fn: Callable[[torch.Tensor], np.ndarray],
+    z0: torch.Tensor,
+    z1: torch.Tensor,
+    t: torch.Tensor,
+    eps: float = PPL_EPS,
+    interpolate: Callable = lerp,
+) -> float:
+    """Perceptual-path-length style: E[d(fn(z_t), fn(z_t+eps))] / eps^2, d the squared
+    Euclidean distance, keeping values within the 1st-99th percentile (as the StyleGAN
+    reference does). ``fn`` maps latents to (n, D) points."""
+    return ppl_from_points(a=fn(interpolate(z0, z1, t)), b=fn(interpolate(z0, z1, t + eps)),
+                           eps=eps)  # fmt: skip
+
+
+def ppl_from_points(*, a: np.ndarray, b: np.ndarray, eps: float = PPL_EPS) -> float:
+    """:func:`ppl` from the points at t and t + eps."""
+    d = ((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2).sum(1) / eps**2
+    lo, hi = np.percentile(d, [1, 99])
+    return float(d[(d >= lo) & (d <= hi)].mean())
+
+
+@register
+class Interpolation(Analysis):
+    name = "interpolation"
+    title = "Latent interpolation"
+    description = (
+        "Straight walks between random latent pairs (linear and slerp): whether the image "
+        "moves evenly or jumps, takes detours, passes through non-digits or extra digits, and "
+        "what D thinks along the way; against pixel blends of real digit pairs."
+    )
+    needs = ("samples", "generator")
+    order = 50
+
+    def run(self, ctx) -> AnalysisResult:
+        res, gen = self.result(), torch.Generator().manual_seed(ctx.seed + 10)
+        z0, z1 = ctx.generator.prior_sample(N_PATHS, gen), ctx.generator.prior_sample(N_PATHS, gen)
+        t = torch.linspace(0, 1, N_STEPS)
+        add = metric_adder(res, n_fake=N_PATHS)
+        d = ctx.discriminator
+        for sfx, interp in (("", lerp), ("_slerp", slerp)):
+            z = interp(z0[:, None], z1[:, None], t[None, :, None]).reshape(-1, z0.shape[1])
+            images = ctx.generator.generate(z)
+            labels = ctx.labels_of(images).reshape(N_PATHS, N_STEPS)
+            feats = classify(images)[1]
+            frames = {"pixel": images.reshape(N_PATHS, N_STEPS, -1).numpy(),
+                      "mnist_cnn": feats.reshape(N_PATHS, N_STEPS, -1)}  # fmt: skip
+            res.arrays[f"images{sfx}"], res.arrays[f"labels{sfx}"] = images, labels
+            lengths = self._ppl(ctx, interp)
+            for space in SPACES:
+                s = path_smoothness(frames=frames[space])
+                res.arrays[f"steps{sfx}_{space}"] = s["steps"]
+                add(f"ppl{sfx}", lengths[space], "perceptual path length: "
+                    "E[|G(z_t) - G(z_t+eps)|^2] / eps^2, eps = 1e-4, 10,000 triples, 1st-99th "
+                    "percentile", higher_is_better=False, feature_space=space)  # fmt: skip
+                add(f"jump_ratio{sfx}", s["jump_ratio"], "largest step over mean step along a "
+                    "path, averaged over paths (1: even motion)", target=1.0,
+                    feature_space=space)  # fmt: skip
+                add(
+                    f"path_efficiency{sfx}",
+                    s["path_efficiency"],
+                    "straight-line over travelled distance (1: no detour)",
+                    target=1.0,
+                    feature_space=space,
+                )
+                if space == "pixel":
+                    static = s["n_static_paths"]
+            stats = label_path_stats(labels=labels)
+            for name, value in stats.items():
+                add(f"{name}{sfx}", value, _LABEL_TEXT[name], higher_is_better=False)
+            add(f"n_static_paths{sfx}", static, "paths whose image never changes (left out of "
+                "jump_ratio and path_efficiency)", higher_is_better=False)  # fmt: skip
+            if d is not None:
+                scores = d.scores(images).numpy().astype(np.float64).reshape(N_PATHS, N_STEPS)
+                curve = scores.mean(0)
+                res.arrays[f"d_curve{sfx}"] = curve
+                add(f"d_path_mean{sfx}", scores.mean(), "mean D score along the paths")
+                add(f"d_path_dip{sfx}", (curve[0] + curve[-1]) / 2 - curve.min(), "mean D at "
+                    "the endpoints minus the minimum of the mean-D curve along t (0: no dip)",
+                    higher_is_better=False)  # fmt: skip
+        self._baseline(ctx, res, t)
+        res.arrays["anchors"] = _anchor_strip(ctx, res)
+        return res
+
+    @staticmethod
+    def _ppl(ctx, interp: Callable) -> dict[str, float]:
+        """:func:`ppl` in both spaces from one set of 10,000 seeded triples."""
+        gen = torch.Generator().manual_seed(ctx.seed + 11)
+        z0 = ctx.generator.prior_sample(PPL_TRIPLES, gen)
+        z1 = ctx.generator.prior_sample(PPL_TRIPLES, gen)
+        t = torch.rand(PPL_TRIPLES, 1, generator=gen)
+        ends = [ctx.generator.generate(interp(z0, z1, s)) for s in (t, t + PPL_EPS)]
+        pixel = [x.reshape(PPL_TRIPLES, -1).numpy() for x in ends]
+        feats = [classify(x)[1] for x in ends]
+        return {"pixel": ppl_from_points(a=pixel[0], b=pixel[1]),
+                "mnist_cnn": ppl_from_points(a=feats[0], b=feats[1])}  # fmt: skip
+
+    @staticmethod
+    def _baseline(ctx, res: AnalysisResult, t: torch.Tensor) -> None:
+        test = ctx.reference.test_images
+        pairs = np.random.default_rng(ctx.seed).choice(len(test), (N_PATHS, 2))
+        x0, x1 = test[pairs[:, 0]][:, None], test[pairs[:, 1]][:, None]
+        w = t[None, :, None, None, None]
+        blends = ((1 - w) * x0 + w * x1).reshape(-1, 1, 28, 28)
+        stats = label_path_stats(labels=ctx.labels_of(blends).reshape(N_PATHS, N_STEPS))
+        add = metric_adder(res, n_real=N_PATHS)
+        for name, value in stats.items():
+            add(f"{name}_baseline", value, f"{_LABEL_TEXT[name]}, for pixel blends of "
+                f"{N_PATHS} seeded MNIST test digit pairs")  # fmt: skip
+        res.rules.append(f"Flagged when excess_label_changes or off_manifold_rate (linear or "
+                         f"slerp) exceeds {BASELINE_FACTOR:g}x its _baseline value.")  # fmt: skip
+        for name in ("excess_label_changes", "off_manifold_rate"):
+            base = stats[name]
+            for sfx in ("", "_slerp"):
+                value = res.metric(f"{name}{sfx}").value
+                if value > BASELINE_FACTOR * base:
+                    message = (f"Latent walks are rougher than blending real digits: {name}{sfx} "
+                               f"= {value:.3f} against {base:.3f} for pixel blends.")  # fmt: skip
+                    cited = [f"{name}{sfx}", f"{name}_baseline"]
+                    res.flags.append(Flag(message, f"> {BASELINE_FACTOR:g}x baseline", cited))
+
+    def plot(self, res: AnalysisResult) -> dict:
+        from ganalyze.analyses import _interpolation_plots as plots
+
+        return plots.figures(res)
+
+
+_LABEL_TEXT = {
+    "label_changes": "mean number of classifier label changes along a path",
+    "excess_label_changes": "label changes beyond the minimum (one when the endpoints differ)",
+    "off_manifold_rate": "share of intermediate frames that are unrecognizable",
+}
+
+
+def _anchor_strip(ctx, res: AnalysisResult, frames: int = 10) -> dict:
+    """A path through the most confident sample of each of ``ctx.interp_digits`` in turn."""
+    digits = tuple(getattr(ctx, "interp_digits", None) or DEFAULT_DIGITS)
+    from ganalyze.analyses.latent_map import sample_labels
+
+    labels, conf = sample_labels(ctx), ctx.probs.max(1)
+    anchors, missing = [], []
+    for digit in digits:
+        pool = np.flatnonzero(labels == digit)
+        if len(pool):
+            anchors.append(int(pool[np.argmax(conf[pool])]))
+        else:
+            missing.append(digit)
+    if missing or len(anchors) < 2:
+        absent = ", ".join(map(str, missing)) or "second digit"
+        res.notes.append(f"No anchor strip for digits {digits}: the samples hold no "
+                         f"recognizable {absent}.")  # fmt: skip
+        return {}
+    z, t = ctx.samples.z, torch.linspace(0, 1, frames)[:-1, None]
+    path = [lerp(z[a], z[b], t) for a, b in zip(anchors, anchors[1:], strict=False)]
+    latents = torch.cat([*path, z[anchors[-1]][None]])
+    images = ctx.generator.generate(latents)
+    res.notes.append(f"Anchor strip: digits {', '.join(map(str, digits))} (samples "
+                     f"{', '.join(map(str, anchors))}, the most confident of each; "
+                     "--interp-digits).")  # fmt: skip
+    return {"digits": digits, "images": images, "labels": ctx.labels_of(images)}
