@@ -1,0 +1,103 @@
+"""UMAP of 10,000 generated + 10,000 real digits: stock umap-learn against ganalyze's path.
+
+Each runs in a fresh process (imports and any numba compilation included), on the same 20,000
+mnist_cnn features: 10,000 MNIST test digits as the real set and, standing in for generated
+digits, 10,000 seeded MNIST-train digits (their features are precomputed, as a report has
+them). Stock: ``umap.UMAP(n_neighbors=15, n_epochs=200, random_state=seed)`` (pynndescent,
+numba). Ours: the exact FAISS 15-NN graph and :func:`ganalyze.embedding.umap_embedding`.
+Quality: sklearn's trustworthiness (k = 15) of each layout, on the same seeded 5,000 of the
+points (the full 20,000 x 20,000 rank matrix would need about 6 GB).
+
+    GANALYZE_DATA=../shared/data python benchmarks/umap_speed.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHILD = r"""
+import sys, time
+start = time.perf_counter()
+import numpy as np
+x = np.load(sys.argv[2])
+if sys.argv[1] == "stock":
+    import umap
+    emb = umap.UMAP(n_neighbors=15, n_epochs=200, random_state=0).fit_transform(x)
+else:
+    from ganalyze.neighbors import knn
+    from ganalyze.embedding import umap_embedding
+    nn = knn(queries=x, base=x, k=15)
+    emb = umap_embedding(knn_indices=nn.indices, knn_dists=nn.distances, n_epochs=200, seed=0)
+np.save(sys.argv[3], emb)
+print(time.perf_counter() - start)
+"""
+
+# the latent_map analysis itself, 10,000 samples of the study's G (seeded random weights: the
+# timing does not depend on what G learned), reference cache warm, in a fresh process
+ANALYSIS = r"""
+import sys, time
+start = time.perf_counter()
+import torch
+torch.manual_seed(0)
+from ganalyze.analyses.latent_map import LatentMap, embed
+from ganalyze.context import Context
+from ganalyze.generators import load_generator
+ctx = Context(load_generator("reference_gan.model:make_generator"), n_samples=10_000,
+              progress=False)
+if sys.argv[1] == "first":
+    import numpy as np
+    x = np.concatenate([ctx.space("mnist_cnn"), ctx.reference.space("test", "mnist_cnn")])
+    embed(x, 0)
+else:
+    LatentMap().run(ctx)
+print(time.perf_counter() - start)
+"""
+
+
+def main() -> None:
+    from sklearn.manifold import trustworthiness
+
+    from ganalyze.reference import ReferenceData
+
+    ref = ReferenceData(progress=False)
+    rows = np.random.default_rng(0).choice(len(ref.train), 10_000, replace=False)
+    x = np.concatenate([ref.features("train")[rows], ref.features("test")]).astype(np.float32)
+    sub = np.random.default_rng(1).choice(len(x), 5_000, replace=False)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "x.npy"
+        np.save(data, x)
+        for name in ("stock", "ganalyze"):
+            out = Path(tmp) / f"{name}.npy"
+            start = time.perf_counter()
+            child = subprocess.run([sys.executable, "-W", "ignore", "-c", CHILD, name, data, out],
+                                   capture_output=True, text=True, check=True)  # fmt: skip
+            wall = time.perf_counter() - start
+            emb = np.load(out)
+            results[name] = (wall, float(child.stdout.split()[-1]),
+                             trustworthiness(x[sub], emb[sub], n_neighbors=15))  # fmt: skip
+    print("UMAP of 20,000 mnist_cnn points (10,000 + 10,000), each in a fresh process:")
+    for name, (wall, inside, trust) in results.items():
+        print(
+            f"  {name:9s} process {wall:6.1f} s (inside: {inside:5.1f} s)  "
+            f"trustworthiness@15 {trust:.4f}"
+        )
+    s, g = results["stock"], results["ganalyze"]
+    print(f"  speed-up {s[0] / g[0]:.2f}x; trustworthiness difference {g[2] - s[2]:+.4f}")
+    print("latent_map, 10,000 samples of the study's G + 10,000 MNIST test, fresh process:")
+    for part, text in (("first", "first view (samples, features, mnist_cnn UMAP)"),
+                       ("whole", "whole analysis")):  # fmt: skip
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-W", "ignore", "-c", ANALYSIS, part], check=True,
+                       capture_output=True)  # fmt: skip
+        print(f"  {text:48s} {time.perf_counter() - start:6.1f} s, imports included")
+
+
+if __name__ == "__main__":
+    main()
