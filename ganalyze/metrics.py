@@ -11,12 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.special import xlogy
 
-from ganalyze.neighbors import pair_sq_distances
-
-_F32_EPS = float(np.finfo(np.float32).eps)
+from ganalyze.neighbors import pairs_within
 
 
 @dataclass(frozen=True)
@@ -199,51 +196,22 @@ def prdc(
     Naeem et al. (2020), k = 5 and strict ``<`` as their ``prdc`` package. Kynkaenniemi et al.
     (2019) used k = 3 and ``<=``: numbers under the two conventions are not comparable.
 
-    No dense distance matrix: "fake i lies in real j's ball" is the inner product
-    (2 f_i, 1, -|f_i|^2) . (r_j, t_j^2 - |r_j|^2, 1) = t_j^2 - |f_i - r_j|^2 > 0, so one FAISS
-    range search over (d + 2)-dim vectors finds every such pair (precision, density and coverage
-    all read them), and one the other way finds the pairs for recall. Pairs within the float32
-    error of a radius are decided in float64.
+    No dense distance matrix: one exact range search of the shared neighbours module
+    (:func:`ganalyze.neighbors.pairs_within`) finds every (fake, real ball) pair, which
+    precision, density and coverage all read, and one the other way the pairs for recall.
     """
     r = np.ascontiguousarray(real, np.float32)
     f = np.ascontiguousarray(fake, np.float32)
     r_rad = knn_radii(r, k) if real_radii is None else np.asarray(real_radii, np.float64)
     f_rad = knn_radii(f, k) if fake_radii is None else np.asarray(fake_radii, np.float64)
-    fi, rj = _pairs_inside(queries=f, base=r, radius=r_rad)
-    ri, fj = _pairs_inside(queries=r, base=f, radius=f_rad)
+    fi, rj = pairs_within(queries=f, base=r, radius=r_rad)
+    ri, fj = pairs_within(queries=r, base=f, radius=f_rad)
     count = np.bincount(fi, minlength=len(f))
     covered = np.zeros(len(r), bool)
     covered[rj] = True
     recalled = np.zeros(len(r), bool)
     recalled[ri] = True
     return PRDC(count > 0, count / k, recalled, covered)
-
-
-def _pairs_inside(
-    *, queries: np.ndarray, base: np.ndarray, radius: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """All (i, j) with |q_i - b_j| < radius_j, exactly (float64 distances)."""
-    import faiss
-
-    q_sq = np.einsum("ij,ij->i", queries, queries, dtype=np.float64)
-    b_sq = np.einsum("ij,ij->i", base, base, dtype=np.float64)
-    r2 = radius.astype(np.float64) ** 2
-    index = faiss.IndexFlatIP(base.shape[1] + 2)
-    index.add(np.hstack([base, (r2 - b_sq)[:, None], np.ones((len(base), 1))]).astype(np.float32))
-    aug = np.hstack([2 * queries, np.ones((len(queries), 1)), -q_sq[:, None]]).astype(np.float32)
-    scale = 2 * q_sq.max() + b_sq.max() + r2.max() + 1
-    tol = 4 * (base.shape[1] + 4) * _F32_EPS * scale
-    found_i, found_j = [], []
-    for s in range(0, len(aug), 4096):
-        lims, _, idx = index.range_search(aug[s : s + 4096], -tol)  # inner products > -tol
-        i = np.repeat(np.arange(s, s + len(lims) - 1), np.diff(lims.astype(np.int64)))
-        j = idx.astype(np.int64)
-        exact = pair_sq_distances(torch.from_numpy(queries), torch.from_numpy(base),
-                                  torch.from_numpy(i), torch.from_numpy(j)).numpy()  # fmt: skip
-        keep = exact < r2[j]
-        found_i.append(i[keep])
-        found_j.append(j[keep])
-    return np.concatenate(found_i), np.concatenate(found_j)
 
 
 def classifier_score(*, probs: np.ndarray, splits: int = 10) -> tuple[float, float]:

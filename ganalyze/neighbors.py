@@ -317,6 +317,41 @@ class ExactIndex:
         return d[:, :k], i[:, :k]
 
 
+def pairs_within(
+    *, queries: np.ndarray, base: np.ndarray, radius: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (i, j) with |q_i - b_j| < radius_j (strict), exactly.
+
+    "q_i lies in b_j's ball" is the inner product (2 q_i, 1, -|q_i|^2) . (b_j, r_j^2 - |b_j|^2, 1)
+    = r_j^2 - |q_i - b_j|^2 > 0, so a FAISS range search over (d + 2)-dim vectors (blocked, no
+    dense matrix) finds them; pairs within the float32 error of a radius are decided by float64
+    distances. Returns the query and base indices of the pairs.
+    """
+    import faiss
+
+    queries = np.ascontiguousarray(queries, np.float32)
+    base = np.ascontiguousarray(base, np.float32)
+    q_sq = np.einsum("ij,ij->i", queries, queries, dtype=np.float64)
+    b_sq = np.einsum("ij,ij->i", base, base, dtype=np.float64)
+    r2 = radius.astype(np.float64) ** 2
+    index = faiss.IndexFlatIP(base.shape[1] + 2)
+    index.add(np.hstack([base, (r2 - b_sq)[:, None], np.ones((len(base), 1))]).astype(np.float32))
+    aug = np.hstack([2 * queries, np.ones((len(queries), 1)), -q_sq[:, None]]).astype(np.float32)
+    scale = 2 * q_sq.max() + b_sq.max() + r2.max() + 1
+    tol = 4 * (base.shape[1] + 4) * _F32_EPS * scale
+    found_i, found_j = [], []
+    for s in range(0, len(aug), 4096):
+        lims, _, idx = index.range_search(aug[s : s + 4096], -tol)  # inner products > -tol
+        i = np.repeat(np.arange(s, s + len(lims) - 1), np.diff(lims.astype(np.int64)))
+        j = idx.astype(np.int64)
+        exact = pair_sq_distances(torch.from_numpy(queries), torch.from_numpy(base),
+                                  torch.from_numpy(i), torch.from_numpy(j)).numpy()  # fmt: skip
+        keep = exact < r2[j]
+        found_i.append(i[keep])
+        found_j.append(j[keep])
+    return np.concatenate(found_i), np.concatenate(found_j)
+
+
 def brute_force_knn(*, queries: np.ndarray, base: np.ndarray, k: int) -> Neighbors:
     """Reference float64 brute force (for tests and benchmarks), ties to the lower index."""
     q = np.asarray(queries, dtype=np.float64).reshape(len(queries), -1)

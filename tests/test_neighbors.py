@@ -115,3 +115,16 @@ def test_approximate_index_states_a_high_recall(kind) -> None:
     assert np.mean(found.indices[:, 0] == exact) >= 0.8
     own = index.search(base[:50], 2, exclude_self=True).indices
     assert not (own == np.arange(50)[:, None]).any()
+
+
+def test_pairs_within_equals_a_brute_force_with_strict_radii() -> None:
+    from ganalyze.neighbors import pairs_within
+
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 4, size=(300, 3)).astype(np.float32)  # many exact ties at the radii
+    queries = rng.integers(0, 4, size=(200, 3)).astype(np.float32)
+    radius = np.sqrt(rng.integers(1, 4, size=300)).astype(np.float64)
+    i, j = pairs_within(queries=queries, base=base, radius=radius)
+    d2 = ((queries[:, None, :].astype(np.float64) - base[None]) ** 2).sum(-1)
+    expected = set(zip(*np.nonzero(d2 < radius[None, :] ** 2), strict=True))
+    assert set(zip(i.tolist(), j.tolist(), strict=True)) == expected and len(expected) > 100
