@@ -23,9 +23,9 @@ How it stays exact and fast (:class:`ExactIndex`), for high-dimensional bases su
 A query whose bound admits too many candidates (noise far from every base point) falls back to
 the flat search: FAISS's flat index (float32, BLAS) finds the best ``k + margin`` candidates,
 those are re-measured exactly in float64, and a query whose ``k + margin``-th candidate is not
-clear of its k-th exact distance by more than the float32 error bound (a near tie) gets a FAISS
-range search for every point that could still beat it. Low-dimensional bases (features) use the
-flat search directly.
+clear of its k-th exact distance by more than the float32 error bound (a near tie: near-duplicate
+samples, as a collapsed generator makes) has every point that could still beat it measured.
+Low-dimensional bases (features) use the flat search directly.
 """
 
 from __future__ import annotations
@@ -273,19 +273,13 @@ class ExactIndex:
             rows.append(batch[r])
             cols.append(x)
         row, col = torch.cat(rows), torch.cat(cols)
-        d2 = pair_sq_distances(qb, self.base, row, col)
-        if self_idx is not None:
-            d2[col == self_idx[row]] = float("inf")
-        order = torch.from_numpy(np.lexsort((col.numpy(), d2.numpy(), row.numpy())))
-        counts = torch.bincount(row, minlength=n)
         out_d = torch.empty(n, k, dtype=torch.float64)
         out_i = torch.empty(n, k, dtype=torch.int64)
         heavy = torch.cat(heavy) if heavy else torch.empty(0, dtype=torch.int64)
         light = torch.ones(n, dtype=torch.bool)
         light[heavy] = False
-        starts = (torch.cumsum(counts, 0) - counts)[light]
-        pick = order[(starts.unsqueeze(1) + torch.arange(k)).flatten()].reshape(-1, k)
-        out_d[light], out_i[light] = d2[pick], col[pick]
+        light = torch.nonzero(light).flatten()
+        out_d[light], out_i[light] = self._topk_of_pairs(qb, row, col, k, self_idx, light)
         if len(heavy):
             s = None if self_idx is None else self_idx[heavy]
             out_d[heavy], out_i[heavy] = self._brute(qb[heavy], k, s)
@@ -293,7 +287,8 @@ class ExactIndex:
 
     def _brute(self, qb, k, self_idx, margin: int = 3):
         """FAISS's flat (float32, BLAS) search for the best k + margin candidates, an exact
-        float64 re-check of them, and a range search around rows with a near tie."""
+        float64 re-check of them, and for rows with a near tie every point that could still
+        beat their k-th."""
         m = self.base.shape[0]
         c = min(k + margin + int(self_idx is not None), m)
         q_np = qb.numpy()
@@ -305,16 +300,32 @@ class ExactIndex:
             b = self.base.numpy()
             self._base_sq_max = float(np.einsum("ij,ij->i", b, b).max()) * (1 + 1e-5)
         tol = 4e-6 * qb.shape[1] ** 0.5 * (q_sq + self._base_sq_max + 1.0)
-        unsafe = (cand_d2[:, -1].double() - tol <= d[:, k - 1]) & (c < m)
-        for r in torch.nonzero(unsafe).flatten().tolist():
-            # every point whose float32 distance, less its error, could beat the k-th exact one
-            radius = float(d[r, k - 1] + tol[r])
-            _, _, found = self.flat.range_search(q_np[r : r + 1], radius)
-            near = torch.from_numpy(found.astype(np.int64)).unsqueeze(0)
-            s = None if self_idx is None else self_idx[r : r + 1]
-            dr, ir = self._finish(qb[r : r + 1], near, k, s)
-            d[r, :k], i[r, :k] = dr[0, :k], ir[0, :k]
+        unsafe = torch.nonzero((cand_d2[:, -1].double() - tol <= d[:, k - 1]) & (c < m)).flatten()
+        if len(unsafe):
+            # near ties (near-duplicate queries or base points): every point whose float32
+            # distance, less twice its error, could beat the k-th exact one, in batches
+            b = self.base.numpy()
+            b_sq = torch.from_numpy(np.einsum("ij,ij->i", b, b).astype(np.float32))
+            for batch in torch.split(unsafe, 256):
+                d2 = torch.from_numpy(q_np[batch.numpy()] @ b.T)  # numpy's BLAS
+                d2.mul_(-2).add_(b_sq).add_(q_sq[batch].float().unsqueeze(1))
+                limit = (d[batch, k - 1] + 2 * tol[batch]).float().unsqueeze(1)
+                r, x = (d2 <= limit).nonzero(as_tuple=True)
+                s = None if self_idx is None else self_idx
+                d[batch, :k], i[batch, :k] = self._topk_of_pairs(qb, batch[r], x, k, s, batch)
         return d[:, :k], i[:, :k]
+
+    def _topk_of_pairs(self, qb, row, col, k, self_idx, rows):
+        """The k nearest of each of ``rows`` among its candidate pairs (float64, ties to the
+        lower index); every row has at least k candidates."""
+        d2 = pair_sq_distances(qb, self.base, row, col)
+        if self_idx is not None:
+            d2[col == self_idx[row]] = float("inf")
+        order = torch.from_numpy(np.lexsort((col.numpy(), d2.numpy(), row.numpy())))
+        counts = torch.bincount(row, minlength=qb.shape[0])
+        starts = (torch.cumsum(counts, 0) - counts)[rows]
+        pick = order[(starts.unsqueeze(1) + torch.arange(k)).flatten()].reshape(-1, k)
+        return d2[pick], col[pick]
 
 
 def pairs_within(

@@ -128,3 +128,15 @@ def test_pairs_within_equals_a_brute_force_with_strict_radii() -> None:
     d2 = ((queries[:, None, :].astype(np.float64) - base[None]) ** 2).sum(-1)
     expected = set(zip(*np.nonzero(d2 < radius[None, :] ** 2), strict=True))
     assert set(zip(i.tolist(), j.tolist(), strict=True)) == expected and len(expected) > 100
+
+
+@BOUND
+def test_near_duplicate_queries_of_a_collapsed_generator(bound) -> None:
+    # hundreds of queries within float32 noise of one another and of several base points:
+    # every row is a near tie and must still equal the float64 brute force
+    rng = np.random.default_rng(6)
+    base = rng.random((5000, 300)).astype(np.float32)
+    base[10:40] = base[5] + rng.normal(0, 1e-4, (30, 300)).astype(np.float32)
+    queries = base[5] + rng.normal(0, 1e-4, (400, 300)).astype(np.float32)
+    ours = knn(queries=queries, base=ExactIndex(base, bound=bound), k=4)
+    _assert_same(ours, brute_force_knn(queries=queries, base=base, k=4))
