@@ -24,6 +24,7 @@ def _arrays(seed=0, n_real=500, n_fake=400, d=16):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.filterwarnings("ignore::UserWarning:sklearn")
 def test_prdc_equals_the_prdc_package(seed) -> None:
     from prdc import compute_prdc
 
