@@ -21,7 +21,9 @@ How it stays exact and fast (:class:`ExactIndex`), for high-dimensional bases su
    among the true k nearest has a lower bound below the upper bound.
 
 A query whose bound admits too many candidates (noise far from every base point) falls back to
-the flat search: FAISS's flat index (float32, BLAS) finds the best ``k + margin`` candidates,
+the flat search, and so does the rest of a search once a quarter of a block needs it (queries
+unlike the base, such as blurry samples of an early generator, where the bound is loose).
+The flat search: FAISS's flat index (float32, BLAS) finds the best ``k + margin`` candidates,
 those are re-measured exactly in float64, and a query whose ``k + margin``-th candidate is not
 clear of its k-th exact distance by more than the float32 error bound (a near tie: near-duplicate
 samples, as a collapsed generator makes) has every point that could still beat it measured.
@@ -44,7 +46,8 @@ _BLOCK_BYTES = 256 * 2**20  # a query block's (queries x base) float32 matrix st
 _EXACT_BYTES = 128 * 2**20  # float64 gathers for exact distances stay below this
 _BOUND_DIMS = 127  # principal directions in the lower bound (plus one residual norm)
 _BOUND_MARGIN = 63  # lowest bounds fetched beyond the k needed for the upper bound
-_MAX_CANDIDATES = 2048  # per query; beyond this the flat search is cheaper
+_MAX_CANDIDATES = 256  # per query; beyond this the flat search is cheaper (~1 ms a row)
+_OPEN_SHARE = 0.25  # above this share of rows needing the whole-base bound, prune no more
 _F32_EPS = float(torch.finfo(torch.float32).eps)
 
 
@@ -214,10 +217,11 @@ class ExactIndex:
         out_d = np.empty((q.shape[0], k), dtype=np.float32)
         out_i = np.empty((q.shape[0], k), dtype=np.int64)
         block = max(1, min(q.shape[0], _BLOCK_BYTES // (4 * m)))
+        self._pruning = self.bound
         for start in range(0, q.shape[0], block):
             rows = torch.arange(start, min(start + block, q.shape[0]))
             self_idx = rows if exclude_self else None
-            search = self._bounded if self.bound else self._brute
+            search = self._bounded if self._pruning else self._brute
             d2, idx = search(q[rows], k, self_idx)
             out_d[rows.numpy()] = d2.sqrt().float().numpy()
             out_i[rows.numpy()] = idx.numpy()
@@ -260,6 +264,11 @@ class ExactIndex:
         rows.append(r)
         cols.append(first[r, j])
         heavy = []
+        if len(open_rows) > _OPEN_SHARE * n:
+            # queries unlike the base (noise, blurry samples): the bound is loose, and the flat
+            # search is cheaper for these rows and for the blocks still to come
+            heavy, open_rows = [open_rows], open_rows[:0]
+            self._pruning = False
         base_emb = self._base_emb.numpy()
         for batch in torch.split(open_rows, 256):
             # the same bound as FAISS computes it: |e_q|^2 + |e_x|^2 - 2 <e_q, e_x> in float32

@@ -59,6 +59,7 @@ def test_bounded_search_beyond_its_first_candidates(reference, monkeypatch, marg
 
     monkeypatch.setattr(nb, "_BOUND_MARGIN", margin)
     monkeypatch.setattr(nb, "_MAX_CANDIDATES", cap)
+    monkeypatch.setattr(nb, "_OPEN_SHARE", 2.0)  # keep pruning whatever the share of open rows
     base = reference.space("train", "pixel")[:8000].copy()
     base[4000] = base[17]  # a duplicate: the tie goes to index 17
     rng = np.random.default_rng(3)
@@ -69,6 +70,11 @@ def test_bounded_search_beyond_its_first_candidates(reference, monkeypatch, marg
     ours = knn(queries=queries, base=ExactIndex(base, bound=True), k=3)
     _assert_same(ours, brute_force_knn(queries=queries, base=base, k=3))
     assert ours.indices[120].tolist()[:2] == [17, 4000]
+    noise = rng.random((600, 784), dtype=np.float32)  # unlike the base: pruning switches off
+    monkeypatch.setattr(nb, "_OPEN_SHARE", 0.25)
+    index = ExactIndex(base, bound=True)
+    _assert_same(index.search(noise, 2), brute_force_knn(queries=noise, base=base, k=2))
+    assert not index._pruning
     self_nn = knn(queries=base[:300], base=ExactIndex(base[:300], bound=True), k=2,
                   exclude_self=True)  # fmt: skip
     assert not (self_nn.indices == np.arange(300)[:, None]).any()
