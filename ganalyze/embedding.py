@@ -134,6 +134,9 @@ def umap_embedding(
     eps_neg = eps_t / negative_sample_rate
     next_neg = eps_neg.clone()
     gen = torch.Generator().manual_seed(seed)
+    # one pool of random vertices, read at a random offset each epoch (drawing them afresh
+    # every epoch costs more than the rest of the negative step)
+    pool = torch.randint(0, n, (max(1 << 20, 2 * negative_sample_rate * len(w)),), generator=gen)
     for epoch in range(n_epochs):
         alpha = 1.0 - epoch / n_epochs
         due = torch.nonzero(next_sample <= epoch).flatten()
@@ -143,14 +146,14 @@ def umap_embedding(
         d2b = d2.pow(b)
         coeff = (-2 * a * b) * d2b / d2 / (a * d2b + 1)
         step = (coeff.nan_to_num_(0.0) * diff).clamp_(-4, 4).mul_(alpha)
-        y.index_add_(0, h, step)
-        y.index_add_(0, t, -step)
+        y.index_add_(0, torch.cat([h, t]), torch.cat([step, -step]))
         next_sample.index_add_(0, due, eps_t.index_select(0, due))
         lag = (epoch - next_neg.index_select(0, due)) / eps_neg.index_select(0, due)
         n_neg = lag.floor_().clamp_(min=0).to(torch.int64)
         next_neg.index_add_(0, due, n_neg * eps_neg.index_select(0, due))
         src = torch.repeat_interleave(h, n_neg)
-        other = torch.randint(0, n, (len(src),), generator=gen)
+        start = int(torch.randint(0, len(pool) - len(src) + 1, (1,), generator=gen))
+        other = pool[start : start + len(src)]
         diff = y.index_select(0, src) - y.index_select(0, other)
         d2 = (diff * diff).sum(1, keepdim=True)
         coeff = (2 * b) / ((0.001 + d2) * (a * d2.pow(b) + 1))

@@ -294,7 +294,7 @@ class ExactIndex:
             out_d[heavy], out_i[heavy] = self._brute(qb[heavy], k, s)
         return out_d, out_i
 
-    def _brute(self, qb, k, self_idx, margin: int = 3):
+    def _brute(self, qb, k, self_idx, margin: int = 12):
         """FAISS's flat (float32, BLAS) search for the best k + margin candidates, an exact
         float64 re-check of them, and for rows with a near tie every point that could still
         beat their k-th."""
