@@ -6,9 +6,11 @@ digits, 10,000 seeded MNIST-train digits (their features are precomputed, as a r
 them). Stock: ``umap.UMAP(n_neighbors=15, n_epochs=200, random_state=seed)`` (pynndescent,
 numba). Ours: the exact FAISS 15-NN graph and :func:`ganalyze.embedding.umap_embedding`.
 Quality: sklearn's trustworthiness (k = 15) of each layout, on the same seeded 5,000 of the
-points (the full 20,000 x 20,000 rank matrix would need about 6 GB).
+points (the full 20,000 x 20,000 rank matrix would need about 6 GB). Then the latent_map
+analysis, first view and whole, on 10,000 samples of a checkpoint (``--checkpoint``; by default
+a 3-epoch `ganalyze train` run made on the spot).
 
-    GANALYZE_DATA=../shared/data python benchmarks/umap_speed.py
+    GANALYZE_DATA=../shared/data python benchmarks/umap_speed.py [--checkpoint ckpt.pt]
 """
 
 from __future__ import annotations
@@ -38,18 +40,15 @@ np.save(sys.argv[3], emb)
 print(time.perf_counter() - start)
 """
 
-# the latent_map analysis itself, 10,000 samples of the study's G (seeded random weights: the
-# timing does not depend on what G learned), reference cache warm, in a fresh process
+# the latent_map analysis itself on 10,000 samples of a checkpoint, reference cache warm, in a
+# fresh process
 ANALYSIS = r"""
 import sys, time
 start = time.perf_counter()
-import torch
-torch.manual_seed(0)
 from ganalyze.analyses.latent_map import LatentMap, embed
 from ganalyze.context import Context
 from ganalyze.generators import load_generator
-ctx = Context(load_generator("reference_gan.model:make_generator"), n_samples=10_000,
-              progress=False)
+ctx = Context(load_generator(sys.argv[2]), n_samples=10_000, progress=False)
 if sys.argv[1] == "first":
     import numpy as np
     x = np.concatenate([ctx.space("mnist_cnn"), ctx.reference.space("test", "mnist_cnn")])
@@ -60,8 +59,22 @@ print(time.perf_counter() - start)
 """
 
 
+def _checkpoint(folder: Path) -> str:
+    """A `ganalyze train --epochs 3` checkpoint (full MNIST train, about 40 s)."""
+    from reference_gan.train import TrainConfig, train
+
+    return str(train(TrainConfig(epochs=3, out=str(folder), quiet=True, device="cpu")))
+
+
 def main() -> None:
+    import argparse
+
     from sklearn.manifold import trustworthiness
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=None,
+                        help="G for latent_map [default: train 3 epochs now]")  # fmt: skip
+    args = parser.parse_args()
 
     from ganalyze.reference import ReferenceData
 
@@ -90,13 +103,15 @@ def main() -> None:
         )
     s, g = results["stock"], results["ganalyze"]
     print(f"  speed-up {s[0] / g[0]:.2f}x; trustworthiness difference {g[2] - s[2]:+.4f}")
-    print("latent_map, 10,000 samples of the study's G + 10,000 MNIST test, fresh process:")
-    for part, text in (("first", "first view (samples, features, mnist_cnn UMAP)"),
-                       ("whole", "whole analysis")):  # fmt: skip
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-W", "ignore", "-c", ANALYSIS, part], check=True,
-                       capture_output=True)  # fmt: skip
-        print(f"  {text:48s} {time.perf_counter() - start:6.1f} s, imports included")
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = args.checkpoint or _checkpoint(Path(tmp))
+        print(f"latent_map, 10,000 samples of {ckpt} + 10,000 MNIST test, fresh process:")
+        for part, text in (("first", "first view (samples, features, mnist_cnn UMAP)"),
+                           ("whole", "whole analysis")):  # fmt: skip
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-W", "ignore", "-c", ANALYSIS, part, ckpt],
+                           check=True, capture_output=True)  # fmt: skip
+            print(f"  {text:48s} {time.perf_counter() - start:6.1f} s, imports included")
 
 
 if __name__ == "__main__":
