@@ -217,7 +217,8 @@ def _anchor_strip(ctx, res: AnalysisResult, frames: int = 10) -> dict:
             missing.append(digit)
     if missing or len(anchors) < 2:
         absent = ", ".join(map(str, missing)) or "second digit"
-        res.notes.append(f"No anchor strip for digits {digits}: the samples hold no "
+        wanted = ", ".join(map(str, digits))
+        res.notes.append(f"No anchor strip for digits {wanted}: the samples hold no "
                          f"recognizable {absent}.")  # fmt: skip
         return {}
     z, t = ctx.samples.z, torch.linspace(0, 1, frames)[:-1, None]
