@@ -76,6 +76,7 @@ class Distribution(Analysis):
         sets = {"": ("test", ref.test_to_test(SPACE).kth),
                 "_train": ("train", ref.train_to_train(SPACE).kth)}  # fmt: skip
         found: dict[str, dict] = {}
+        vendi_ci: dict[str, float] = {}
         for suffix, (split, real_radii) in sets.items():
             real, against = ref.features(split), f"MNIST {split}"
             fd = frechet_distance(real=real, fake=fake)
@@ -110,7 +111,7 @@ class Distribution(Analysis):
                 extra = {"target": 1.0} if name == "density" else {"higher_is_better": True}
                 add(f"{name}{suffix}", value, f"{text[name]} ({against}, k = {K})", **n,
                     **extra, **lo_hi.get(name, {}))  # fmt: skip
-            if not suffix:
+            if not suffix:  # vendi's interval depends on the generated samples only
                 vendi_ci = lo_hi.get("vendi", {})
         cs, cs_std = classifier_score(probs=ctx.probs)
         add("classifier_score", cs, "Inception-Score analogue with the bundled classifier "
