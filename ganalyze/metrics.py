@@ -51,14 +51,31 @@ def frechet_distance(*, real: np.ndarray, fake: np.ndarray) -> Frechet:
     the eigenvalue form gives the same trace on full-rank inputs and stays finite otherwise.
     """
     r, f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
-    mu_r, mu_f = r.mean(0), f.mean(0)
-    s_r, s_f = np.cov(r, rowvar=False), np.cov(f, rowvar=False)
+    value, residue = frechet_from_moments(r.mean(0), np.cov(r, rowvar=False),
+                                          f.mean(0), np.cov(f, rowvar=False))  # fmt: skip
+    return Frechet(value, residue, len(r), len(f), r.shape[1])
+
+
+def weighted_moments(x: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased covariance of the rows of ``x`` repeated ``counts`` times (a bootstrap
+    resample), without building the resample."""
+    n = counts.sum()
+    mu = counts @ x / n
+    cov = (x * counts[:, None]).T @ x - n * np.outer(mu, mu)
+    return mu, cov / (n - 1)
+
+
+def frechet_from_moments(
+    mu_r: np.ndarray, s_r: np.ndarray, mu_f: np.ndarray, s_f: np.ndarray
+) -> tuple[float, float]:
+    """The Frechet distance of two Gaussians and the residue of eig(S_r S_f) (see
+    :func:`frechet_distance`)."""
     eig = np.linalg.eigvals(s_r @ s_f)
     scale = max(float(np.abs(eig).max()), 1e-300)
     residue = float(max(np.abs(eig.imag).max(), max(0.0, -eig.real.min()))) / scale
     trace_sqrt = float(np.sqrt(eig.astype(np.complex128)).real.sum())
     value = float(((mu_r - mu_f) ** 2).sum() + np.trace(s_r) + np.trace(s_f) - 2 * trace_sqrt)
-    return Frechet(value, residue, len(r), len(f), r.shape[1])
+    return value, residue
 
 
 def kernel_inception_distance(
@@ -240,7 +257,11 @@ def vendi_score(*, features: np.ndarray) -> float:
     x = np.asarray(features, np.float64)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     n = len(x)
-    gram = x.T @ x / n if x.shape[1] < n else x @ x.T / n
+    return vendi_from_gram(x.T @ x / n if x.shape[1] < n else x @ x.T / n)
+
+
+def vendi_from_gram(gram: np.ndarray) -> float:
+    """The Vendi score from K / n or its dual X^T X / n (rows of X unit length)."""
     w = np.clip(np.linalg.eigvalsh(gram), 0, None)
     w = w / w.sum()
     return float(np.exp(-xlogy(w, w).sum()))

@@ -151,3 +151,22 @@ def test_mnist_test_against_train_and_planted_generators(reference) -> None:
     ones = test[reference.test.labels.numpy() == 1]
     c = prdc(real=real, fake=ones).values()
     assert c["precision"] > 0.7 and c["recall"] < 0.3 and c["coverage"] < 0.3
+
+
+def test_bootstrap_statistics_from_multiplicities_equal_the_resample() -> None:
+    from ganalyze.metrics import frechet_from_moments, vendi_from_gram, weighted_moments
+
+    real, fake = _arrays(8, 300, 200, 10)
+    rng = np.random.default_rng(0)
+    rows_r, rows_f = rng.integers(0, 300, 300), rng.integers(0, 200, 200)
+    r64, f64 = real.astype(np.float64), fake.astype(np.float64)
+    counts_r, counts_f = np.bincount(rows_r, minlength=300), np.bincount(rows_f, minlength=200)
+    mu, cov = weighted_moments(r64, counts_r)
+    np.testing.assert_allclose(mu, r64[rows_r].mean(0), rtol=1e-12)
+    np.testing.assert_allclose(cov, np.cov(r64[rows_r], rowvar=False), rtol=1e-9, atol=1e-12)
+    value, _ = frechet_from_moments(mu, cov, *weighted_moments(f64, counts_f))
+    direct = frechet_distance(real=real[rows_r], fake=fake[rows_f]).value
+    assert value == pytest.approx(direct, rel=1e-9)
+    unit = f64 / np.linalg.norm(f64, axis=1, keepdims=True)
+    weighted = vendi_from_gram((unit * counts_f[:, None]).T @ unit / 200)
+    assert weighted == pytest.approx(vendi_score(features=fake[rows_f]), rel=1e-9)

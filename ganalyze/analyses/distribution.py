@@ -14,12 +14,15 @@ from ganalyze.metrics import (
     PRDC,
     classifier_score,
     frechet_distance,
+    frechet_from_moments,
     kernel_inception_distance,
     kid_subsets,
     knn_radii,
     mifid,
     prdc,
+    vendi_from_gram,
     vendi_score,
+    weighted_moments,
 )
 
 K = 5
@@ -43,15 +46,19 @@ def bootstrap(
     per_fake = {"precision": indicators.fake_in_real, "density": indicators.fake_density}
     per_real = {"recall": indicators.real_in_fake, "coverage": indicators.real_covered}
     draws: dict[str, list[float]] = {name: [] for name in (*PRDC_NAMES, "fd", "vendi")}
+    r64, f64 = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    unit = f64 / np.maximum(np.linalg.norm(f64, axis=1, keepdims=True), 1e-12)
     for _ in range(n_boot):
-        f = rng.integers(0, len(fake), len(fake))
-        r = rng.integers(0, len(real), len(real))
+        # a resample is its multiplicities: statistics come from weighted sums, not copies
+        f = np.bincount(rng.integers(0, len(fake), len(fake)), minlength=len(fake))
+        r = np.bincount(rng.integers(0, len(real), len(real)), minlength=len(real))
         for name, values in per_fake.items():
-            draws[name].append(float(values[f].mean()))
+            draws[name].append(float(f @ values / len(fake)))
         for name, values in per_real.items():
-            draws[name].append(float(values[r].mean()))
-        draws["fd"].append(frechet_distance(real=real[r], fake=fake[f]).value)
-        draws["vendi"].append(vendi_score(features=fake[f]))
+            draws[name].append(float(r @ values / len(real)))
+        value, _ = frechet_from_moments(*weighted_moments(r64, r), *weighted_moments(f64, f))
+        draws["fd"].append(value)
+        draws["vendi"].append(vendi_from_gram((unit * f[:, None]).T @ unit / len(fake)))
     return {k: tuple(np.percentile(v, [2.5, 97.5]).tolist()) for k, v in draws.items()}
 
 
