@@ -104,9 +104,11 @@ class Context:
             logger.info(
                 "nearest MNIST-train neighbours of %d samples (%s space)", len(self.images), space
             )
-            base = self.train_index(space)
-            if self.nn_index != "exact":
-                base = ApproximateIndex(base.base, self.nn_index, seed=self.seed)
+            if self.nn_index == "exact":
+                base = self.train_index(space)
+            else:
+                base = ApproximateIndex(self.reference.space("train", space), self.nn_index,
+                                        seed=self.seed)  # fmt: skip
                 self.nn_recall[space] = base.recall(self.space(space), k=1, seed=self.seed)
                 logger.info("%s index, %s space: recall@1 %.3f on 500 samples",
                             self.nn_index, space, self.nn_recall[space])  # fmt: skip
@@ -128,19 +130,40 @@ class Context:
 
         return ood_thresholds(baseline_kth={s: self.reference.test_to_train(s).kth for s in SPACES})
 
-    def labels_of(self, images: torch.Tensor) -> np.ndarray:
-        """Digit labels of canonical images, 10 for an unrecognizable one (out of distribution
-        or low confidence, the modes analysis's rule)."""
+    def _labels(self, probs: np.ndarray, kth: dict[str, np.ndarray]) -> np.ndarray:
+        """Top digit, or 10 where unrecognizable (the modes analysis's rule)."""
         from ganalyze.analyses.modes import unrecognizable
 
+        masks = unrecognizable(kth=kth, thresholds=self.ood_thresholds, probs=probs)
+        return np.where(masks["unrecognizable"], 10, probs.argmax(1))
+
+    def labels_and_features(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Digit labels of canonical images (10: unrecognizable, out of distribution or low
+        confidence) and their mnist_cnn features."""
         flat = images.reshape(len(images), -1).numpy()
-        # identical frames (a generator that stands still) are labelled once
+        # identical frames (a generator that stands still) are classified and searched once
         flat, inverse = np.unique(flat, axis=0, return_inverse=True)
         probs, feats = classify(torch.from_numpy(flat).reshape(-1, 1, 28, 28))
         kth = {s: self.train_index(s).search(x, K_OOD).kth
                for s, x in (("pixel", flat), ("mnist_cnn", feats))}  # fmt: skip
-        masks = unrecognizable(kth=kth, thresholds=self.ood_thresholds, probs=probs)
-        return np.where(masks["unrecognizable"], 10, probs.argmax(1))[inverse.ravel()]
+        inverse = inverse.ravel()
+        return self._labels(probs, kth)[inverse], feats[inverse]
+
+    def labels_of(self, images: torch.Tensor) -> np.ndarray:
+        """Digit labels of canonical images, 10 for an unrecognizable one."""
+        return self.labels_and_features(images)[0]
+
+    @cached_property
+    def sample_labels(self) -> np.ndarray:
+        """The samples' digits, 10 for unrecognizable (from the shared neighbours)."""
+        kth = {s: self.neighbors_in_train(s, K_OOD).kth for s in SPACES}
+        return self._labels(self.probs, kth)
+
+    @cached_property
+    def test_labels(self) -> np.ndarray:
+        """MNIST test's digits by the same rule, 10 for unrecognizable."""
+        ref = self.reference
+        return self._labels(ref.probs("test"), {s: ref.test_to_train(s).kth for s in SPACES})
 
     @property
     def prior_std(self) -> float:

@@ -272,9 +272,8 @@ class ExactIndex:
         base_emb = self._base_emb.numpy()
         for batch in torch.split(open_rows, 256):
             # the same bound as FAISS computes it: |e_q|^2 + |e_x|^2 - 2 <e_q, e_x> in float32
-            low_b = torch.from_numpy(emb[batch].numpy() @ base_emb.T)  # numpy's BLAS
-            low_b.mul_(-2).add_(self._base_emb_sq).add_(self._query_sq(emb[batch]).unsqueeze(1))
-            inside = low_b <= radius[batch].float().unsqueeze(1)
+            inside = _within(emb[batch].numpy(), self._query_sq(emb[batch]), base_emb,
+                             self._base_emb_sq, radius[batch])  # fmt: skip
             per_row = inside.count_nonzero(dim=1)
             inside[per_row > _MAX_CANDIDATES] = False
             heavy.append(batch[per_row > _MAX_CANDIDATES])
@@ -316,10 +315,10 @@ class ExactIndex:
             b = self.base.numpy()
             b_sq = torch.from_numpy(np.einsum("ij,ij->i", b, b).astype(np.float32))
             for batch in torch.split(unsafe, 256):
-                d2 = torch.from_numpy(q_np[batch.numpy()] @ b.T)  # numpy's BLAS
-                d2.mul_(-2).add_(b_sq).add_(q_sq[batch].float().unsqueeze(1))
-                limit = (d[batch, k - 1] + 2 * tol[batch]).float().unsqueeze(1)
-                r, x = (d2 <= limit).nonzero(as_tuple=True)
+                limit = d[batch, k - 1] + 2 * tol[batch]
+                r, x = _within(q_np[batch.numpy()], q_sq[batch], b, b_sq, limit).nonzero(
+                    as_tuple=True
+                )
                 s = None if self_idx is None else self_idx
                 d[batch, :k], i[batch, :k] = self._topk_of_pairs(qb, batch[r], x, k, s, batch)
         return d[:, :k], i[:, :k]
@@ -335,6 +334,14 @@ class ExactIndex:
         starts = (torch.cumsum(counts, 0) - counts)[rows]
         pick = order[(starts.unsqueeze(1) + torch.arange(k)).flatten()].reshape(-1, k)
         return d2[pick], col[pick]
+
+
+def _within(q: np.ndarray, q_sq, base: np.ndarray, base_sq, limit) -> torch.Tensor:
+    """(rows of q, base) bool matrix of float32 |q - b|^2 = |q|^2 + |b|^2 - 2 q.b <= limit[row],
+    from one BLAS product (numpy's)."""
+    d2 = torch.from_numpy(q @ base.T)
+    d2.mul_(-2).add_(base_sq).add_(q_sq.float().unsqueeze(1))
+    return d2 <= limit.float().unsqueeze(1)
 
 
 def pairs_within(

@@ -111,8 +111,8 @@ class Interpolation(Analysis):
         for sfx, interp in (("", lerp), ("_slerp", slerp)):
             z = interp(z0[:, None], z1[:, None], t[None, :, None]).reshape(-1, z0.shape[1])
             images = ctx.generator.generate(z)
-            labels = ctx.labels_of(images).reshape(N_PATHS, N_STEPS)
-            feats = classify(images)[1]
+            labels, feats = ctx.labels_and_features(images)
+            labels = labels.reshape(N_PATHS, N_STEPS)
             frames = {"pixel": images.reshape(N_PATHS, N_STEPS, -1).numpy(),
                       "mnist_cnn": feats.reshape(N_PATHS, N_STEPS, -1)}  # fmt: skip
             res.arrays[f"images{sfx}"], res.arrays[f"labels{sfx}"] = images, labels
@@ -205,9 +205,7 @@ _LABEL_TEXT = {
 def _anchor_strip(ctx, res: AnalysisResult, frames: int = 10) -> dict:
     """A path through the most confident sample of each of ``ctx.interp_digits`` in turn."""
     digits = tuple(getattr(ctx, "interp_digits", None) or DEFAULT_DIGITS)
-    from ganalyze.analyses.latent_map import sample_labels
-
-    labels, conf = sample_labels(ctx), ctx.probs.max(1)
+    labels, conf = ctx.sample_labels, ctx.probs.max(1)
     anchors, missing = [], []
     for digit in digits:
         pool = np.flatnonzero(labels == digit)

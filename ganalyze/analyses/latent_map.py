@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from ganalyze.analyses.base import Analysis, AnalysisResult, metric_adder, register
 from ganalyze.embedding import umap_embedding
 from ganalyze.neighbors import ExactIndex
-from ganalyze.reference import K_OOD
+from ganalyze.reference import classify
 from ganalyze.stats import wilson_interval
 
 N_NEIGHBORS = 15
@@ -74,8 +74,7 @@ class LatentMap(Analysis):
 
     def run(self, ctx) -> AnalysisResult:
         ref, res = ctx.reference, self.result()
-        fake_labels = sample_labels(ctx)
-        test_labels = _test_labels(ctx)
+        fake_labels, test_labels = ctx.sample_labels, ctx.test_labels
         res.arrays.update(fake_labels=fake_labels, test_labels=test_labels)
         path = _path(ctx, fake_labels) if ctx.generator.has_generator else None
         for space in ("mnist_cnn", "pixel"):
@@ -116,25 +115,6 @@ class LatentMap(Analysis):
         return figs
 
 
-def sample_labels(ctx) -> np.ndarray:
-    """The samples' digits, 10 for unrecognizable (the modes analysis's rule)."""
-    from ganalyze.analyses.modes import unrecognizable
-
-    kth = {s: ctx.neighbors_in_train(s, K_OOD).kth for s in ("pixel", "mnist_cnn")}
-    masks = unrecognizable(kth=kth, thresholds=ctx.ood_thresholds, probs=ctx.probs)
-    return np.where(masks["unrecognizable"], 10, ctx.probs.argmax(1))
-
-
-def _test_labels(ctx) -> np.ndarray:
-    from ganalyze.analyses.modes import unrecognizable
-
-    ref = ctx.reference
-    kth = {s: ref.test_to_train(s).kth for s in ("pixel", "mnist_cnn")}
-    probs = ref.probs("test")
-    masks = unrecognizable(kth=kth, thresholds=ctx.ood_thresholds, probs=probs)
-    return np.where(masks["unrecognizable"], 10, probs.argmax(1))
-
-
 def _path(ctx, labels: np.ndarray) -> dict[str, np.ndarray]:
     """A straight latent path between the first two samples of different recognizable digits,
     in both spaces, to be embedded with the rest."""
@@ -145,8 +125,6 @@ def _path(ctx, labels: np.ndarray) -> dict[str, np.ndarray]:
     z = ctx.samples.z
     t = torch.linspace(0, 1, PATH_FRAMES)[:, None]
     images = ctx.generator.generate((1 - t) * z[first] + t * z[second])
-    from ganalyze.reference import classify
-
     return {"pixel": images.reshape(len(images), -1).numpy(), "mnist_cnn": classify(images)[1]}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ganalyze.analyses.latent_map import latent_label_stability, sample_labels
+from ganalyze.analyses.latent_map import latent_label_stability
 from ganalyze.context import Context
 from ganalyze.generators.base import Generator
 
@@ -28,10 +28,10 @@ def test_stability_of_a_sign_generator_and_a_random_one(reference) -> None:
         return test[idx]
 
     ctx = _context(reference, by_sign)
-    value, m = latent_label_stability(ctx, sample_labels(ctx))
+    value, m = latent_label_stability(ctx, ctx.sample_labels)
     assert m == 1500 and 0.95 < value < 0.995  # about 0.98: a sign flip needs |z0| < ~0.06
     ctx = _context(reference, random_digit)
-    value, _ = latent_label_stability(ctx, sample_labels(ctx))
+    value, _ = latent_label_stability(ctx, ctx.sample_labels)
     assert 0.05 < value < 0.16  # about 0.1: chance for ten roughly equal digits
 
 
