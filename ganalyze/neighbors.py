@@ -6,23 +6,28 @@ result equals a float64 brute force (``tests/test_neighbors.py``).
 
 How it stays exact and fast (:class:`ExactIndex`), for high-dimensional bases such as pixels:
 
-1. A lower bound on every distance, from one small matrix product. With P the top-p principal
-   directions of the base (p = 128) and R the rest of the space, for any q and x
+1. A lower bound on every distance. With P the top-p principal directions of the base
+   (p = 127) and R the rest of the space, for any q and x
 
        |q - x|^2 = |P(q - x)|^2 + |R(q - x)|^2 >= |Pq - Px|^2 + (|Rq| - |Rx|)^2,
 
-   and the right side is |q - mu|^2 + |x - mu|^2 - 2 <(Pq, |Rq|), (Px, |Rx|)>: a (p + 1)-dim
-   dot product instead of a 784-dim one (a sixth of the arithmetic).
-2. An upper bound per query: the k-th smallest exact distance among the few base points with
-   the lowest bounds.
-3. Every base point whose lower bound (less its float32 error bound) does not exceed that upper
-   bound is measured exactly in float64; on MNIST that is about 7 points per query out of 60,000.
+   a squared distance between (p + 1)-dim "bound coordinates" (Pq, |Rq|) and (Px, |Rx|).
+   The same with the top s = 63 directions (the norm of the other 64 joins the residual) is
+   the looser "scan bound", half the arithmetic again.
+2. An upper bound per query: a pilot (a FAISS IVF index over the scan coordinates, close but
+   not exact) proposes k + 7 base points; the k-th smallest exact distance among the k with
+   the lowest full bounds is the radius.
+3. One FAISS range search over the whole base finds every point whose scan bound is within
+   the radius (about 40 per query on MNIST, out of 60,000; the radius per query is folded into
+   the vectors), their full bounds keep about 8, and those are measured exactly in float64.
    The k nearest of them, ties to the lower index, are the answer: any point that could be
-   among the true k nearest has a lower bound below the upper bound.
+   among the true k nearest has both bounds (less their float32 error) below the radius.
 
-A query whose bound admits too many candidates (noise far from every base point) falls back to
-the flat search, and so does the rest of a search once a quarter of a block needs it (queries
-unlike the base, such as blurry samples of an early generator, where the bound is loose).
+A query whose radius takes in a large part of the base (estimated on a seeded sample of it:
+noise far from every base point) has its full bound against the whole base instead, and falls
+back to the flat search when that still admits too many; the rest of a search takes the flat
+search once a quarter of a block needs it (queries unlike the base, such as blurry samples of an
+early generator, where the bound is loose).
 The flat search: FAISS's flat index (float32, BLAS) finds the best ``k + margin`` candidates,
 those are re-measured exactly in float64, and a query whose ``k + margin``-th candidate is not
 clear of its k-th exact distance by more than the float32 error bound (a near tie: near-duplicate
@@ -42,11 +47,17 @@ from ganalyze.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-_BLOCK_BYTES = 256 * 2**20  # a query block's (queries x base) float32 matrix stays below this
+_QUERY_BLOCK = 16_384  # queries per FAISS call: FAISS tiles its own products, and small calls
+# pay its per-call overhead (a third of the time at 1,000 queries of the 64-dim scan)
 _EXACT_BYTES = 128 * 2**20  # float64 gathers for exact distances stay below this
 _BOUND_DIMS = 127  # principal directions in the lower bound (plus one residual norm)
-_BOUND_MARGIN = 63  # lowest bounds fetched beyond the k needed for the upper bound
-_MAX_CANDIDATES = 256  # per query; beyond this the flat search is cheaper (~1 ms a row)
+_SCAN_DIMS = 63  # of them in the bound that scans the whole base (plus the norm of the rest)
+_PILOT_EXTRA = 7  # pilot candidates beyond the k needed for the upper bound
+_PILOT_PROBE = 4  # IVF lists the pilot visits
+_GUARD = 2048  # estimated scan candidates above which a row takes the flat search
+_MAX_CANDIDATES = 256  # per query; beyond this the flat search is cheaper (~1 ms a row) ...
+_FEW_BULKY = 32  # ... unless only this many rows need it (building the flat index takes ~0.2 s)
+_MAX_EXACT = 8192  # candidates of a row measured exactly, whatever the number of rows
 _OPEN_SHARE = 0.25  # above this share of rows needing the whole-base bound, prune no more
 _F32_EPS = float(torch.finfo(torch.float32).eps)
 
@@ -166,41 +177,61 @@ class ExactIndex:
 
     def _fit_bound(self) -> None:
         """Principal directions of (a seeded subset of) the base, in float64, and the base's
-        (p + 1)-dim bound coordinates. Any orthonormal P gives a valid bound; a good one a tight
+        bound and scan coordinates. Any orthonormal P gives a valid bound; a good one a tight
         bound."""
         m, d = self.base.shape
-        rows = torch.randperm(m, generator=torch.Generator().manual_seed(0))[:5_000]
-        sample = self.base[rows]
+        rows = torch.randperm(m, generator=torch.Generator().manual_seed(0))
+        sample = self.base[rows[:5_000]]
         self._mu = sample.double().mean(0)
         centred = sample - self._mu.float()
         _, vecs = torch.linalg.eigh((centred.T @ centred).double())
-        self._proj = vecs[:, -min(_BOUND_DIMS, d - 1) :].contiguous()
-        self._base_emb, self._base_c2 = self._embed(self.base)
+        p = min(_BOUND_DIMS, d - 1)
+        self._proj = vecs[:, -p:].flip(1).contiguous()  # largest variance first
+        self._scan_dims = min(_SCAN_DIMS, p)
+        self._base_emb, self._base_scan, self._base_c2 = self._embed(self.base)
         self._base_c2_max = float(self._base_c2.max())
         self._base_emb_sq = self._query_sq(self._base_emb)
         import faiss
 
-        self._bound_index = faiss.IndexFlatL2(self._base_emb.shape[1])
-        self._bound_index.add(self._base_emb.numpy())
+        scan = self._base_scan.numpy()
+        s = scan.shape[1]
+        nlist = max(1, min(int(m**0.5), m // 39))  # FAISS wants 39 points per centroid
+        self._pilot = faiss.IndexIVFFlat(faiss.IndexFlatL2(s), s, nlist)
+        self._pilot.cp.seed = 0
+        self._pilot.train(scan[rows[: 64 * nlist].numpy()] if m > 64 * nlist else scan)
+        self._pilot.add(scan)
+        self._pilot.nprobe = min(_PILOT_PROBE, nlist)
+        e_sq = np.einsum("ij,ij->i", scan, scan, dtype=np.float64)[:, None]
+        self._range_index = faiss.IndexFlatIP(s + 2)
+        self._range_index.add(np.hstack([scan, e_sq, np.ones_like(e_sq)]).astype(np.float32))
+        self._sample = rows[:1024]
 
     @staticmethod
     def _query_sq(emb: torch.Tensor) -> torch.Tensor:
         return (emb.double() ** 2).sum(1).float()
 
-    def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(Px, |Rx|) of the centred points as float32, and |x - mu|^2 in float64."""
-        emb = torch.empty(x.shape[0], self._proj.shape[1] + 1, dtype=torch.float32)
+    def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Bound coordinates (Px, |Rx|) and scan coordinates (the first s of Px and the norm of
+        the rest) of the centred points as float32, and |x - mu|^2 in float64."""
+        p, s = self._proj.shape[1], self._scan_dims
+        emb = torch.empty(x.shape[0], p + 1, dtype=torch.float32)
+        scan = torch.empty(x.shape[0], s + 1, dtype=torch.float32)
         c2 = torch.empty(x.shape[0], dtype=torch.float64)
         proj, mu = self._proj.numpy(), self._mu.numpy()
-        for s in range(0, x.shape[0], 8192):
-            xc = x[s : s + 8192].numpy().astype(np.float64) - mu
-            sq = np.einsum("ij,ij->i", xc, xc)
-            xp = xc @ proj  # numpy's BLAS
-            emb[s : s + 8192, :-1] = torch.from_numpy(xp)
-            rest = np.sqrt(np.maximum(sq - np.einsum("ij,ij->i", xp, xp), 0))
-            emb[s : s + 8192, -1] = torch.from_numpy(rest)
-            c2[s : s + 8192] = torch.from_numpy(sq)
-        return emb, c2
+        mu_proj, mu_sq = mu @ proj, float(mu @ mu)
+        for a in range(0, x.shape[0], 8192):
+            xb = x[a : a + 8192].numpy().astype(np.float64)
+            xp = xb @ proj  # numpy's BLAS; (x - mu) P = x P - mu P
+            xp -= mu_proj
+            sq = np.einsum("ij,ij->i", xb, xb) - 2 * (xb @ mu) + mu_sq
+            head = np.einsum("ij,ij->i", xp[:, :s], xp[:, :s])
+            tail = np.einsum("ij,ij->i", xp[:, s:], xp[:, s:])
+            emb[a : a + 8192, :-1] = torch.from_numpy(xp)
+            emb[a : a + 8192, -1] = torch.from_numpy(np.sqrt(np.maximum(sq - head - tail, 0)))
+            scan[a : a + 8192, :-1] = torch.from_numpy(xp[:, :s])
+            scan[a : a + 8192, -1] = torch.from_numpy(np.sqrt(np.maximum(sq - head, 0)))
+            c2[a : a + 8192] = torch.from_numpy(sq)
+        return emb, scan, c2
 
     def search(self, queries, k: int, exclude_self: bool = False) -> Neighbors:
         """Exact k nearest base points of each query (see :func:`knn`)."""
@@ -216,7 +247,7 @@ class ExactIndex:
             raise InputError("exclude_self needs queries and base to be the same set.")
         out_d = np.empty((q.shape[0], k), dtype=np.float32)
         out_i = np.empty((q.shape[0], k), dtype=np.int64)
-        block = max(1, min(q.shape[0], _BLOCK_BYTES // (4 * m)))
+        block = min(q.shape[0], _QUERY_BLOCK)
         self._pruning = self.bound
         for start in range(0, q.shape[0], block):
             rows = torch.arange(start, min(start + block, q.shape[0]))
@@ -234,64 +265,105 @@ class ExactIndex:
         return _sort_ties(exact, cand)
 
     def _bounded(self, qb, k, self_idx):
-        """Lower-bound pruning (module docstring, steps 1-3), exact float64 on the survivors.
-
-        The lower bound is a squared Euclidean distance between (p + 1)-dim bound coordinates,
-        so FAISS's flat search over them finds the ``k + _BOUND_MARGIN`` lowest bounds per
-        query; only rows where even the last of them is within the radius need more.
-        """
+        """Lower-bound pruning (module docstring, steps 1-4), exact float64 on the survivors."""
         n, m = qb.shape[0], self.base.shape[0]
-        emb, c2 = self._embed(qb)
+        emb, scan, c2 = self._embed(qb)
         kk = min(k + int(self_idx is not None), m)
-        c = min(kk + _BOUND_MARGIN, m)
-        low, first = self._bound_index.search(emb.numpy(), c)
-        low, first = torch.from_numpy(low).double(), torch.from_numpy(first)
-        # upper bound: the k-th exact distance among the kk lowest bounds
-        d_head = _exact_d2(qb, self.base, first[:, :kk])
+        # step 2, the upper bound: the k-th exact distance among the kk lowest full bounds of
+        # the pilot's candidates (an IVF search of the scan coordinates: close, not exact)
+        _, first = self._pilot.search(scan.numpy(), min(kk + _PILOT_EXTRA, m))
+        first = torch.from_numpy(first)
+        missing = (first < 0).any(1)  # probed lists held too few points: a flat search row
+        first[first < 0] = 0
+        bound = self._full_bound(emb, torch.arange(n).unsqueeze(1), first)
+        bound, order = torch.sort(bound, dim=1, stable=True)
+        head = torch.gather(first, 1, order)[:, :kk]
+        d_head = _exact_d2(qb, self.base, head)
         if self_idx is not None:
-            d_head[first[:, :kk] == self_idx.unsqueeze(1)] = float("inf")
-        # float32 error of the bound: the (p + 1)-term products and the roundings around them
-        tol = 4 * (emb.shape[1] + 4) * _F32_EPS * (c2 + self._base_c2_max) + 1e-6
+            d_head[head == self_idx.unsqueeze(1)] = float("inf")
+        # float32 error of a bound: the (p + 1)-term products and the roundings around them
+        tol = _tol_f32(emb.shape[1], c2 + self._base_c2_max) + 1e-6
         radius = torch.kthvalue(d_head, k, dim=1).values + tol
-        rows, cols = [], []
-        keep = low <= radius.unsqueeze(1)
-        keep[:, :kk] = True
-        # a point beyond the first c could still be among the k nearest: every point whose
-        # bound is within the radius: the bound against the whole base for those rows
-        open_rows = torch.nonzero(keep[:, -1] & (c < m)).flatten()
-        keep[open_rows] = False
-        r, j = keep.nonzero(as_tuple=True)
-        rows.append(r)
-        cols.append(first[r, j])
-        heavy = []
-        if len(open_rows) > _OPEN_SHARE * n:
-            # queries unlike the base (noise, blurry samples): the bound is loose, and the flat
-            # search is cheaper for these rows and for the blocks still to come
-            heavy, open_rows = [open_rows], open_rows[:0]
+        radius[missing] = float("inf")
+        # rows whose radius takes in a large part of the base (noise, blurry samples) go to the
+        # flat search: a seeded sample of the base estimates each row's count
+        sample = self._base_scan[self._sample]
+        est = _within(scan.numpy(), self._query_sq(scan), sample.numpy(),
+                      self._query_sq(sample), radius).count_nonzero(dim=1)  # fmt: skip
+        guarded = missing | (est > _GUARD * len(self._sample) / m)
+        heavy = torch.zeros(n, dtype=torch.bool)
+        if guarded.float().mean() > _OPEN_SHARE or not self._pruning:
+            # queries unlike the base: the bound is loose, and the flat search is cheaper for
+            # these rows and the blocks still to come
             self._pruning = False
+            heavy[:] = True
+        # steps 3-4: every base point whose scan bound is within the radius, then whose full
+        # bound is, is measured exactly; guarded rows take the full bound against the whole base
+        rows, cols = [], []
+        light = torch.nonzero(~heavy & ~guarded).flatten()
+        if len(light):
+            r, x = self._scan_within(scan[light], c2[light], radius[light])
+            r = light[r]
+            keep = self._full_bound(emb, r, x) <= radius[r]
+            rows.append(r[keep])
+            cols.append(x[keep])
         base_emb = self._base_emb.numpy()
-        for batch in torch.split(open_rows, 256):
+        for batch in torch.split(torch.nonzero(~heavy & guarded).flatten(), 256):
             # the same bound as FAISS computes it: |e_q|^2 + |e_x|^2 - 2 <e_q, e_x> in float32
             inside = _within(emb[batch].numpy(), self._query_sq(emb[batch]), base_emb,
                              self._base_emb_sq, radius[batch])  # fmt: skip
             per_row = inside.count_nonzero(dim=1)
-            inside[per_row > _MAX_CANDIDATES] = False
-            heavy.append(batch[per_row > _MAX_CANDIDATES])
+            inside[per_row > _MAX_EXACT] = False
+            heavy[batch[per_row > _MAX_EXACT]] = True
             r, x = inside.nonzero(as_tuple=True)
             rows.append(batch[r])
             cols.append(x)
-        row, col = torch.cat(rows), torch.cat(cols)
+        row = torch.cat(rows) if rows else torch.empty(0, dtype=torch.int64)
+        col = torch.cat(cols) if cols else torch.empty(0, dtype=torch.int64)
+        per_row = torch.bincount(row, minlength=n)
+        bulky = torch.nonzero(per_row > _MAX_CANDIDATES).flatten()
+        if len(bulky) > _FEW_BULKY or (len(bulky) and self._flat is not None):
+            # many rows with many candidates: the flat search is cheaper for them; a few are
+            # cheaper measured exactly than building the flat index
+            heavy[bulky] = True
+            keep = ~heavy[row]
+            row, col = row[keep], col[keep]
         out_d = torch.empty(n, k, dtype=torch.float64)
         out_i = torch.empty(n, k, dtype=torch.int64)
-        heavy = torch.cat(heavy) if heavy else torch.empty(0, dtype=torch.int64)
-        light = torch.ones(n, dtype=torch.bool)
-        light[heavy] = False
-        light = torch.nonzero(light).flatten()
+        light = torch.nonzero(~heavy).flatten()
         out_d[light], out_i[light] = self._topk_of_pairs(qb, row, col, k, self_idx, light)
+        heavy = torch.nonzero(heavy).flatten()
         if len(heavy):
             s = None if self_idx is None else self_idx[heavy]
             out_d[heavy], out_i[heavy] = self._brute(qb[heavy], k, s)
         return out_d, out_i
+
+    def _full_bound(self, emb, row, col) -> torch.Tensor:
+        """float64 of the float32 full bound |e_q - e_x|^2 (by differences) of query rows
+        ``row`` and base rows ``col`` (broadcast together)."""
+        row, col = torch.broadcast_tensors(row, col)
+        out = torch.empty(row.shape, dtype=torch.float64)
+        flat_r, flat_c, flat_o = row.reshape(-1), col.reshape(-1), out.view(-1)
+        step = max(1, _EXACT_BYTES // (4 * emb.shape[1]))
+        for s in range(0, len(flat_r), step):
+            diff = self._base_emb[flat_c[s : s + step]] - emb[flat_r[s : s + step]]
+            flat_o[s : s + step] = torch.einsum("ij,ij->i", diff, diff).double()
+        return out
+
+    def _scan_within(self, scan, c2, radius) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every (row, base) pair whose scan bound is at most ``radius[row]``: one FAISS range
+        search, the per-row radius folded into the vectors (inner product
+        (2 e_q, -1, r_q - |e_q|^2) . (e_x, |e_x|^2, 1) = r_q - |e_q - e_x|^2 >= 0)."""
+        e = scan.double()
+        e_sq = (e * e).sum(1)
+        aug = torch.cat([2 * e, -torch.ones(len(e), 1, dtype=torch.float64),
+                         (radius - e_sq).unsqueeze(1)], 1).float()  # fmt: skip
+        # float32 error of that product, on top of the bound's own (in the radius already)
+        scale = 4 * float(c2.max()) + 4 * self._base_c2_max + float(radius.max()) + 1
+        tol = _tol_f32(e.shape[1] + 2, scale)
+        lims, _, idx = self._range_index.range_search(aug.numpy(), -tol)
+        rows = torch.arange(len(scan)).repeat_interleave(torch.from_numpy(np.diff(lims)))
+        return rows, torch.from_numpy(idx.astype(np.int64))
 
     def _brute(self, qb, k, self_idx, margin: int = 12):
         """FAISS's flat (float32, BLAS) search for the best k + margin candidates, an exact
@@ -336,6 +408,12 @@ class ExactIndex:
         return d2[pick], col[pick]
 
 
+def _tol_f32(dims: int, scale) -> float:
+    """Error bound of a float32 dot product of ``dims`` terms whose size is ``scale``,
+    with the roundings around it."""
+    return 4 * (dims + 4) * _F32_EPS * scale
+
+
 def _within(q: np.ndarray, q_sq, base: np.ndarray, base_sq, limit) -> torch.Tensor:
     """(rows of q, base) bool matrix of float32 |q - b|^2 = |q|^2 + |b|^2 - 2 q.b <= limit[row],
     from one BLAS product (numpy's)."""
@@ -365,7 +443,7 @@ def pairs_within(
     index.add(np.hstack([base, (r2 - b_sq)[:, None], np.ones((len(base), 1))]).astype(np.float32))
     aug = np.hstack([2 * queries, np.ones((len(queries), 1)), -q_sq[:, None]]).astype(np.float32)
     scale = 2 * q_sq.max() + b_sq.max() + r2.max() + 1
-    tol = 4 * (base.shape[1] + 4) * _F32_EPS * scale
+    tol = _tol_f32(base.shape[1], scale)
     found_i, found_j = [], []
     for s in range(0, len(aug), 4096):
         lims, _, idx = index.range_search(aug[s : s + 4096], -tol)  # inner products > -tol

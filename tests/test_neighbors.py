@@ -51,14 +51,23 @@ def test_real_mnist(reference) -> None:
     _assert_same(index.search(queries, 5), brute_force_knn(queries=queries, base=base, k=5))
 
 
-@pytest.mark.parametrize(("margin", "cap"), [(0, 2048), (2, 20)], ids=["open-rows", "fallback"])
-def test_bounded_search_beyond_its_first_candidates(reference, monkeypatch, margin, cap) -> None:
-    # margin 0: most rows need the bound against the whole base; cap 20: rows with more
-    # candidates than that (and the noise rows, whose bound is loose) take the flat search
+@pytest.mark.parametrize(
+    ("patch"),
+    [
+        {"_GUARD": 1},  # every row: the full bound against the whole base
+        {"_MAX_CANDIDATES": 20, "_FEW_BULKY": 0},  # rows above 20 candidates: the flat search
+        {"_MAX_CANDIDATES": 20},  # ... unless few: measured exactly
+        {"_PILOT_EXTRA": 300, "_PILOT_PROBE": 1},  # the pilot finds too few: the flat search
+    ],
+    ids=["guarded", "fallback", "few-bulky", "pilot-short"],
+)
+def test_bounded_search_beyond_its_first_candidates(reference, monkeypatch, patch) -> None:
+    # every path of the bounded search, on MNIST digits, a duplicate and noise rows (whose
+    # bound is loose)
     import ganalyze.neighbors as nb
 
-    monkeypatch.setattr(nb, "_BOUND_MARGIN", margin)
-    monkeypatch.setattr(nb, "_MAX_CANDIDATES", cap)
+    for name, value in patch.items():
+        monkeypatch.setattr(nb, name, value)
     monkeypatch.setattr(nb, "_OPEN_SHARE", 2.0)  # keep pruning whatever the share of open rows
     base = reference.space("train", "pixel")[:8000].copy()
     base[4000] = base[17]  # a duplicate: the tie goes to index 17
