@@ -362,7 +362,9 @@ class ExactIndex:
         scale = 4 * float(c2.max()) + 4 * self._base_c2_max + float(radius.max()) + 1
         tol = _tol_f32(e.shape[1] + 2, scale)
         lims, _, idx = self._range_index.range_search(aug.numpy(), -tol)
-        rows = torch.arange(len(scan)).repeat_interleave(torch.from_numpy(np.diff(lims)))
+        rows = torch.arange(len(scan)).repeat_interleave(
+            torch.from_numpy(np.diff(lims.astype(np.int64)))
+        )
         return rows, torch.from_numpy(idx.astype(np.int64))
 
     def _brute(self, qb, k, self_idx, margin: int = 12):
