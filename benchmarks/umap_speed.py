@@ -4,7 +4,8 @@ Each runs in a fresh process (imports and any numba compilation included), on th
 mnist_cnn features: 10,000 MNIST test digits as the real set and, standing in for generated
 digits, 10,000 seeded MNIST-train digits (their features are precomputed, as a report has
 them). Stock: ``umap.UMAP(n_neighbors=15, n_epochs=200, random_state=seed)`` (pynndescent,
-numba). Ours: the exact FAISS 15-NN graph and :func:`ganalyze.embedding.umap_embedding`.
+numba). Ours: latent_map's ``embed``: FAISS's flat 15-NN graph and
+:func:`ganalyze.embedding.umap_embedding`.
 Quality: sklearn's trustworthiness (k = 15) of each layout, on the same seeded 5,000 of the
 points (the full 20,000 x 20,000 rank matrix would need about 6 GB). Then the latent_map
 analysis, first view and whole, on 10,000 samples of a checkpoint (``--checkpoint``; by default
@@ -32,10 +33,8 @@ if sys.argv[1] == "stock":
     import umap
     emb = umap.UMAP(n_neighbors=15, n_epochs=200, random_state=0).fit_transform(x)
 else:
-    from ganalyze.neighbors import knn
-    from ganalyze.embedding import umap_embedding
-    nn = knn(queries=x, base=x, k=15)
-    emb = umap_embedding(knn_indices=nn.indices, knn_dists=nn.distances, n_epochs=200, seed=0)
+    from ganalyze.analyses.latent_map import embed
+    emb = embed(x, 0)
 np.save(sys.argv[3], emb)
 print(time.perf_counter() - start)
 """

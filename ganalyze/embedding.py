@@ -126,7 +126,10 @@ def umap_embedding(
     a, b = find_ab_params(spread, min_dist)
     w = graph.data
     eps = n_epochs / (n_epochs * w / w.max())  # epochs per sample
-    y = torch.from_numpy(init.astype(np.float32))
+    # the two coordinates as separate vectors: every step below is then elementwise on
+    # contiguous memory (an (m, 2) sum over rows or a power costs several times more)
+    yx = torch.from_numpy(init[:, 0].astype(np.float32))
+    yy = torch.from_numpy(init[:, 1].astype(np.float32))
     head, tail = torch.from_numpy(graph.row.astype(np.int64)), torch.from_numpy(graph.col)
     tail = tail.to(torch.int64)
     eps_t = torch.from_numpy(eps)
@@ -141,23 +144,42 @@ def umap_embedding(
         alpha = 1.0 - epoch / n_epochs
         due = torch.nonzero(next_sample <= epoch).flatten()
         h, t = head.index_select(0, due), tail.index_select(0, due)
-        diff = y.index_select(0, h) - y.index_select(0, t)
-        d2 = (diff * diff).sum(1, keepdim=True)
-        d2b = d2.pow(b)
-        coeff = (-2 * a * b) * d2b / d2 / (a * d2b + 1)
-        step = (coeff.nan_to_num_(0.0) * diff).clamp_(-4, 4).mul_(alpha)
-        y.index_add_(0, torch.cat([h, t]), torch.cat([step, -step]))
+        # attraction along the sampled edges: -2ab d^(2b-2) / (1 + a d^2b) per coordinate
+        dx, dy, d2 = _differences(yx, yy, h, t)
+        pb = _pow(d2, b)
+        coeff = (pb * a).add_(1).mul_(d2).reciprocal_().mul_(pb).mul_(-2 * a * b * alpha)
+        coeff.nan_to_num_(0.0)  # coincident points: no force
+        gx, gy = _clipped(dx, coeff, alpha), _clipped(dy, coeff, alpha)
+        both = torch.cat([h, t])
+        yx.scatter_add_(0, both, torch.cat([gx, -gx]))
+        yy.scatter_add_(0, both, torch.cat([gy, -gy]))
         next_sample.index_add_(0, due, eps_t.index_select(0, due))
         lag = (epoch - next_neg.index_select(0, due)) / eps_neg.index_select(0, due)
         n_neg = lag.floor_().clamp_(min=0).to(torch.int64)
         next_neg.index_add_(0, due, n_neg * eps_neg.index_select(0, due))
+        # repulsion from random vertices: 2b / ((0.001 + d^2)(1 + a d^2b)), heads only
         src = torch.repeat_interleave(h, n_neg)
         start = int(torch.randint(0, len(pool) - len(src) + 1, (1,), generator=gen))
-        other = pool[start : start + len(src)]
-        diff = y.index_select(0, src) - y.index_select(0, other)
-        d2 = (diff * diff).sum(1, keepdim=True)
-        coeff = (2 * b) / ((0.001 + d2) * (a * d2.pow(b) + 1))
+        dx, dy, d2 = _differences(yx, yy, src, pool[start : start + len(src)])
+        coeff = _pow(d2, b).mul_(a).add_(1).mul_(d2 + 0.001).reciprocal_().mul_(2 * b * alpha)
         coeff.masked_fill_(d2 <= 0, 0.0)
-        step = (coeff * diff).clamp_(-4, 4).mul_(alpha)
-        y.index_add_(0, src, step)
-    return y.numpy()
+        yx.scatter_add_(0, src, _clipped(dx, coeff, alpha))
+        yy.scatter_add_(0, src, _clipped(dy, coeff, alpha))
+    return torch.stack([yx, yy], 1).numpy()
+
+
+def _differences(yx, yy, i, j):
+    """Coordinate differences y_i - y_j and squared distances."""
+    dx = yx.index_select(0, i) - yx.index_select(0, j)
+    dy = yy.index_select(0, i) - yy.index_select(0, j)
+    return dx, dy, dx * dx + dy * dy
+
+
+def _pow(d2: torch.Tensor, b: float) -> torch.Tensor:
+    """d2 ** b for d2 >= 0 (exp of a log: twice as fast as torch.pow here; 0 stays 0)."""
+    return torch.log(d2).mul_(b).exp_()
+
+
+def _clipped(d: torch.Tensor, coeff: torch.Tensor, alpha: float) -> torch.Tensor:
+    """umap-learn's step: the gradient clipped to [-4, 4], times the learning rate."""
+    return (coeff * d).clamp_(-4 * alpha, 4 * alpha)

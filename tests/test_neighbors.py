@@ -155,3 +155,21 @@ def test_near_duplicate_queries_of_a_collapsed_generator(bound) -> None:
     queries = base[5] + rng.normal(0, 1e-4, (400, 300)).astype(np.float32)
     ours = knn(queries=queries, base=ExactIndex(base, bound=bound), k=4)
     _assert_same(ours, brute_force_knn(queries=queries, base=base, k=4))
+
+
+def test_graph_knn_puts_each_point_first_and_finds_its_neighbours() -> None:
+    from ganalyze.neighbors import graph_knn
+
+    rng = np.random.default_rng(5)
+    x = rng.random((800, 30)).astype(np.float32)
+    x[10] = x[3]  # a duplicate: each copy still comes first in its own list
+    found = graph_knn(x, 6)
+    assert (found.indices[:, 0] == np.arange(800)).all() and (found.distances[:, 0] == 0).all()
+    assert found.indices[3, 1] == 10 and found.indices[10, 1] == 3
+    ref = brute_force_knn(queries=x, base=x, k=6)
+    same = np.ones(800, dtype=bool)
+    same[[3, 10]] = False  # the duplicates' own order differs from the brute force's
+    np.testing.assert_array_equal(found.indices[same, 1:], ref.indices[same, 1:])
+    np.testing.assert_allclose(found.distances, ref.distances, atol=1e-3)
+    with pytest.raises(InputError, match="k must be between 1 and 800"):
+        graph_knn(x, 801)

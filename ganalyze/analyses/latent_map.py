@@ -4,7 +4,8 @@ The image side embeds generated samples and MNIST test digits together (mnist_cn
 pixel space), with one latent interpolation path among the fitted points (a precomputed k-NN
 graph gives no transform() for new points). The latent side shows z by PCA and by UMAP,
 coloured by the digit G(z) becomes, and a slice G(a u + b v) through the prior. Every k-NN
-graph comes from the shared exact neighbour search; the layouts from
+graph comes from the shared neighbours module (FAISS's flat float32 search,
+:func:`ganalyze.neighbors.graph_knn`); the layouts from
 :func:`ganalyze.embedding.umap_embedding` (umap-learn's algorithm, no numba compile).
 """
 
@@ -16,7 +17,7 @@ from matplotlib.figure import Figure
 
 from ganalyze.analyses.base import Analysis, AnalysisResult, metric_adder, register
 from ganalyze.embedding import umap_embedding
-from ganalyze.neighbors import ExactIndex
+from ganalyze.neighbors import graph_knn
 from ganalyze.reference import classify
 from ganalyze.stats import wilson_interval
 
@@ -53,9 +54,9 @@ def latent_label_stability(ctx, labels: np.ndarray) -> tuple[float, int]:
 
 
 def embed(points: np.ndarray, seed: int) -> np.ndarray:
-    """2-D UMAP of ``points`` from their exact 15-NN graph (each point first in its list)."""
+    """2-D UMAP of ``points`` from their 15-NN graph (FAISS flat, float32)."""
     x = np.ascontiguousarray(points, np.float32).reshape(len(points), -1)
-    found = ExactIndex(x).search(x, N_NEIGHBORS)
+    found = graph_knn(x, N_NEIGHBORS)
     return umap_embedding(knn_indices=found.indices, knn_dists=found.distances,
                           n_epochs=N_EPOCHS, seed=seed)  # fmt: skip
 
@@ -83,8 +84,8 @@ class LatentMap(Analysis):
                 parts.append(path[space])
             res.arrays[f"umap_{space}"] = embed(np.concatenate(parts), ctx.seed)
         res.arrays["n_fake"] = len(fake_labels)
-        res.notes.append(f"UMAP: exact {N_NEIGHBORS}-NN graphs, {N_EPOCHS} epochs, min_dist "
-                         f"0.1, seed {ctx.seed}; {len(fake_labels)} generated and "
+        res.notes.append(f"UMAP: {N_NEIGHBORS}-NN graphs (FAISS flat, float32), {N_EPOCHS} "
+                         f"epochs, min_dist 0.1, seed {ctx.seed}; {len(fake_labels)} generated and "
                          f"{len(test_labels)} MNIST test digits.")  # fmt: skip
         if not ctx.generator.has_generator:
             res.notes.append("The latent views need a generator: a file of samples has none.")
