@@ -4,7 +4,11 @@ Pixel space, 10,000 MNIST-test queries against the 60,000 MNIST-train images, k 
 result is compared with a float64 brute force on a subset of queries (identical means the same
 indices, ties to the lowest index); IndexFlatL2's own agreement is reported separately.
 
-    GANALYZE_DATA=../shared/data python benchmarks/nn_speed.py [--n 10000] [--check 500]
+    GANALYZE_DATA=../shared/data python benchmarks/nn_speed.py [--n 10000] [--repeat 3]
+
+Each method runs ``--repeat`` times, interleaved, and its best time counts. ganalyze is timed
+twice: building its index in the run, and reading MNIST train's fitted bound from the reference
+cache (written once, by the first report), as every later report does.
 
 ``--memory 100000`` instead measures ganalyze's peak memory for that many queries (MNIST test
 digits with small seeded noise, k = 5, as the report asks): the peak resident size of the
@@ -67,6 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--check", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--memory", type=int, default=0, metavar="N",
                         help="measure peak memory for N queries instead")  # fmt: skip
     args = parser.parse_args()
@@ -80,30 +85,41 @@ def main() -> None:
 
     ref = ReferenceData(progress=False)
     base, queries = ref.space("train", "pixel"), ref.space("test", "pixel")[: args.n]
-    timings, found = {}, {}
-    start = time.perf_counter()
-    index = faiss.IndexFlatL2(base.shape[1])
-    index.add(base)
-    found["faiss.IndexFlatL2"] = index.search(queries, 1)[1][:, 0]
-    timings["faiss.IndexFlatL2"] = time.perf_counter() - start
-    start = time.perf_counter()
-    found["torch matmul"] = torch_matmul_1nn(queries, base)
-    timings["torch matmul"] = time.perf_counter() - start
-    start = time.perf_counter()
-    found["ganalyze (exact)"] = knn(queries=queries, base=base, k=1).indices[:, 0]
-    timings["ganalyze (exact)"] = time.perf_counter() - start
+    ref.train_index("pixel")  # a report's first run fits and stores MNIST train's bound once
+
+    def flat() -> np.ndarray:
+        index = faiss.IndexFlatL2(base.shape[1])
+        index.add(base)
+        return index.search(queries, 1)[1][:, 0]
+
+    methods = {
+        "faiss.IndexFlatL2": flat,
+        "torch matmul": lambda: torch_matmul_1nn(queries, base),
+        "ganalyze, index built": lambda: knn(queries=queries, base=base, k=1).indices[:, 0],
+        "ganalyze, cached index": lambda: ref.train_index("pixel").search(queries, 1).indices[:, 0],
+    }
+    timings = {name: float("inf") for name in methods}
+    found = {}
+    for _ in range(args.repeat):  # interleaved, best of each: the machine's noise is +-30%
+        for name, method in methods.items():
+            start = time.perf_counter()
+            found[name] = method()
+            timings[name] = min(timings[name], time.perf_counter() - start)
     truth = brute_force_knn(queries=queries[: args.check], base=base, k=1).indices[:, 0]
     print(
         f"exact 1-NN, {args.n} x {len(base)} in {base.shape[1]} dims, "
-        f"{torch.get_num_threads()} threads; agreement with float64 brute force on the first "
-        f"{args.check} queries"
+        f"{torch.get_num_threads()} threads, best of {args.repeat} interleaved runs (index "
+        f"builds included; the cached index is read from the reference cache); agreement with "
+        f"a float64 brute force on the first {args.check} queries"
     )
     for name, t in timings.items():
         agree = float((found[name][: args.check] == truth).mean())
         print(
-            f"  {name:18s} {t:6.2f} s  {timings['faiss.IndexFlatL2'] / t:5.2f}x vs "
+            f"  {name:24s} {t:6.2f} s  {timings['faiss.IndexFlatL2'] / t:5.2f}x vs "
             f"IndexFlatL2   agreement {agree:.2%}"
         )
+    agree = float((found["ganalyze, index built"] == found["faiss.IndexFlatL2"]).mean())
+    print(f"  ganalyze and IndexFlatL2 agree on {agree:.2%} of all {args.n} queries")
 
 
 if __name__ == "__main__":

@@ -120,7 +120,7 @@ class Context:
         """The exact neighbour index over MNIST train in ``space`` (built once)."""
         cache = self.__dict__.setdefault("_train_index", {})
         if space not in cache:
-            cache[space] = ExactIndex(self.reference.space("train", space))
+            cache[space] = self.reference.train_index(space)
         return cache[space]
 
     @cached_property

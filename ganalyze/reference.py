@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ganalyze._io import atomic_path
 from ganalyze.classifier.model import WEIGHTS_PATH, file_sha256, load_classifier
 from ganalyze.data import cache_dir, load_mnist
-from ganalyze.neighbors import Neighbors, knn
+from ganalyze.neighbors import ExactIndex, Neighbors, knn
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,27 @@ class ReferenceData:
 
         both = self.cached(f"{split}_to_{base_split}_{space}_k{k}", compute)
         return Neighbors(both[:, :k].astype(np.float32), both[:, k:].astype(np.int64))
+
+    def train_index(self, space: str) -> ExactIndex:
+        """The exact neighbour index over MNIST train in ``space``; the fitted pixel bound
+        (projection, coordinates, pilot centroids) comes from the cache after the first use."""
+        base = self.space("train", space)
+        if not ExactIndex.uses_bound(*base.shape):
+            return ExactIndex(base)
+        names = {k: f"train_{space}_bound_{k}" for k in ExactIndex.STATE}
+        if all((self.folder / f"{name}.npy").is_file() for name in names.values()):
+            try:
+                state = {k: np.load(self.folder / f"{n}.npy", allow_pickle=False)
+                         for k, n in names.items()}  # fmt: skip
+                return ExactIndex(base, state=state)
+            except (OSError, ValueError) as exc:
+                logger.warning("rebuilding the cached %s index: %s", space, exc)
+        index = ExactIndex(base)
+        for k, value in index.bound_state().items():
+            path = self.folder / f"{names[k]}.npy"
+            path.unlink(missing_ok=True)
+            self.cached(names[k], lambda v=value: v)
+        return index
 
     def kid_real_within(self, split: str, space: str, rows: np.ndarray, seed: int) -> np.ndarray:
         """KID's within-set kernel sums of MNIST ``split`` subsets (``rows``, from

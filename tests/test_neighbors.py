@@ -173,3 +173,25 @@ def test_graph_knn_puts_each_point_first_and_finds_its_neighbours() -> None:
     np.testing.assert_allclose(found.distances, ref.distances, atol=1e-3)
     with pytest.raises(InputError, match="k must be between 1 and 800"):
         graph_knn(x, 801)
+
+
+def test_bound_state_round_trip_and_the_reference_cache(reference) -> None:
+    base = reference.space("train", "pixel")[:6000]
+    queries = reference.space("test", "pixel")[:150]
+    fitted = ExactIndex(base)
+    state = fitted.bound_state()
+    restored = ExactIndex(base, state={k: v.copy() for k, v in state.items()})
+    ref = brute_force_knn(queries=queries, base=base, k=3)
+    _assert_same(restored.search(queries, 3), ref)
+    np.testing.assert_array_equal(restored._pilot.quantizer.reconstruct_n(0, restored._pilot.nlist),
+                                  state["centroids"])  # fmt: skip
+    with pytest.raises(ValueError, match="does not fit"):
+        ExactIndex(base[:5000], state=state)
+    # MNIST train's fitted bound is stored once and read back, the same search
+    first = reference.train_index("pixel")
+    stored = sorted(p.name for p in reference.folder.glob("train_pixel_bound_*.npy"))
+    assert len(stored) == len(ExactIndex.STATE)
+    again = reference.train_index("pixel")
+    np.testing.assert_array_equal(again._base_emb.numpy(), first._base_emb.numpy())
+    probe = reference.space("test", "pixel")[:40]
+    np.testing.assert_array_equal(again.search(probe, 2).indices, first.search(probe, 2).indices)
