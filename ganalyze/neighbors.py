@@ -50,12 +50,13 @@ logger = logging.getLogger(__name__)
 
 _QUERY_BLOCK = 16_384  # queries per FAISS call: FAISS tiles its own products, and small calls
 # pay its per-call overhead (a third of the time at 1,000 queries of the 64-dim scan)
-_EXACT_BYTES = 128 * 2**20  # float64 gathers for exact distances stay below this
+_EXACT_BYTES = 64 * 2**20  # float64 gathers for exact distances stay below this (in all threads)
 _BOUND_DIMS = 127  # principal directions in the lower bound (plus one residual norm)
 _SCAN_DIMS = 63  # of them in the bound that scans the whole base (plus the norm of the rest)
 _PILOT_EXTRA = 7  # pilot candidates beyond the k needed for the upper bound
 _PILOT_PROBE = 4  # IVF lists the pilot visits
 _GUARD = 2048  # estimated scan candidates above which a row takes the flat search
+_RANGE_BLOCK = 4096  # queries per range search (its pairs, ~40 a query on MNIST, are kept)
 _MAX_CANDIDATES = 256  # per query; beyond this the flat search is cheaper (~1 ms a row) ...
 _FEW_BULKY = 32  # ... unless only this many rows need it (building the flat index takes ~0.2 s)
 _MAX_EXACT = 8192  # candidates of a row measured exactly, whatever the number of rows
@@ -134,16 +135,15 @@ def pair_sq_distances(q: torch.Tensor, b: torch.Tensor, row: torch.Tensor, col: 
 
 
 def _in_threads(chunk, n: int, step: int) -> None:
-    """``chunk(start, end)`` over [0, n) in pieces of at most ``step``, on torch's thread count
-    (numpy's gathers and arithmetic release the GIL; each piece writes its own rows)."""
+    """``chunk(start, end)`` over [0, n) on torch's thread count, at most ``step`` items in
+    flight in all (numpy's gathers and arithmetic release the GIL; each piece writes its own
+    rows)."""
     workers = torch.get_num_threads()
     if n < 4096 or workers < 2:
         for s in range(0, n, step):
             chunk(s, min(s + step, n))
         return
-    count = -(-n // step)  # pieces the memory bound needs ...
-    count = -(-count // workers) * workers  # ... as a multiple of the threads
-    step = -(-n // count)
+    step = max(1, min(step // workers, -(-n // workers)))  # the memory bound is for all threads
     pieces = [(s, min(s + step, n)) for s in range(0, n, step)]
     from concurrent.futures import ThreadPoolExecutor
 
@@ -354,9 +354,10 @@ class ExactIndex:
         # bound is, is measured exactly; guarded rows take the full bound against the whole base
         rows, cols = [], []
         light = torch.nonzero(~heavy & ~guarded).flatten()
-        if len(light):
-            r, x = self._scan_within(scan[light], c2[light], radius[light])
-            r = light[r]
+        for part in torch.split(light, _RANGE_BLOCK) if len(light) else ():
+            # in parts: the scan's pairs (about 40 a row on MNIST) stay a few MB
+            r, x = self._scan_within(scan[part], c2[part], radius[part])
+            r = part[r]
             keep = self._full_bound(emb, r, x) <= radius[r]
             rows.append(r[keep])
             cols.append(x[keep])
