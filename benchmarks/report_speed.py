@@ -1,7 +1,8 @@
 """Report speed: `ganalyze report` end to end, and its dominant step against faiss, in one run.
 
-1. Trains a tiny checkpoint if none is given, warms the reference cache, then times
-   `ganalyze report CKPT --n-samples 10000` in a fresh process (imports included).
+1. Trains a tiny checkpoint if none is given (3 epochs on 2,048 digits: noise-like samples, the
+   worst case for the neighbour search), warms the reference cache, then times
+   `ganalyze report CKPT --n-samples 10000` (every analysis) in a fresh process.
 2. Times the pixel-space 5-NN search of 10,000 generated digits against the 60,000 MNIST
    training images: ganalyze's exact search against faiss.IndexFlatL2, and checks that both
    return the same neighbours.
@@ -41,9 +42,7 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
     )
     total = time.perf_counter() - start
-    print(
-        f"ganalyze report, n={args.n}, modes + training, cache warm, fresh process: {total:.1f} s"
-    )
+    print(f"ganalyze report, n={args.n}, every analysis, cache warm, fresh process: {total:.1f} s")
 
     import faiss
     import torch
@@ -57,7 +56,7 @@ def main() -> None:
     _, images = load_generator(ckpt).sample(args.n, seed=0)
     queries = images.reshape(len(images), -1).numpy()
     start = time.perf_counter()
-    ours = knn(queries=queries, base=base, k=5)
+    ours = knn(queries=queries, base=ref.train_index("pixel"), k=5)  # as a report: cached bound
     t_ours = time.perf_counter() - start
     start = time.perf_counter()
     index = faiss.IndexFlatL2(base.shape[1])
