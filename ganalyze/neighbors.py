@@ -33,6 +33,11 @@ those are re-measured exactly in float64, and a query whose ``k + margin``-th ca
 clear of its k-th exact distance by more than the float32 error bound (a near tie: near-duplicate
 samples, as a collapsed generator makes) has every point that could still beat it measured.
 Low-dimensional bases (features) use the flat search directly.
+
+The fit (directions, coordinates, pilot centroids) is plain arrays: ``bound_state()`` gives them
+and ``ExactIndex(base, state=...)`` takes them back; the reference cache keeps MNIST train's.
+Neighbour graphs (UMAP's) need no float64 tie-breaking: :func:`graph_knn` is FAISS's flat float32
+search in one call.
 """
 
 from __future__ import annotations
