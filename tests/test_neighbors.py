@@ -195,3 +195,16 @@ def test_bound_state_round_trip_and_the_reference_cache(reference) -> None:
     np.testing.assert_array_equal(again._base_emb.numpy(), first._base_emb.numpy())
     probe = reference.space("test", "pixel")[:40]
     np.testing.assert_array_equal(again.search(probe, 2).indices, first.search(probe, 2).indices)
+
+
+def test_a_damaged_stored_bound_is_rebuilt(reference, caplog) -> None:
+    reference.train_index("pixel")  # stored
+    path = reference.folder / "train_pixel_bound_base_scan.npy"
+    np.save(path, np.zeros((3, 3), np.float32))  # the wrong shape: a stale or damaged store
+    with caplog.at_level("WARNING"):
+        index = reference.train_index("pixel")
+    assert "rebuilding the cached pixel index" in caplog.text
+    assert np.load(path).shape == (60000, index._scan_dims + 1)  # stored afresh
+    probe = reference.space("test", "pixel")[:30]
+    base = reference.space("train", "pixel")
+    _assert_same(index.search(probe, 1), brute_force_knn(queries=probe, base=base, k=1))
