@@ -127,16 +127,23 @@ def knn(
 
 def pair_sq_distances(q: torch.Tensor, b: torch.Tensor, row: torch.Tensor, col: torch.Tensor):
     """float64 squared distances between query rows ``row`` and base rows ``col`` (pairs)."""
-    qn, bn, rn, cn = q.numpy(), b.numpy(), row.numpy(), col.numpy()
-    out = np.empty(len(rn), dtype=np.float64)
+    out = _gathered_sq(q.numpy(), b.numpy(), row.numpy(), col.numpy(), np.float64)
+    return torch.from_numpy(out)
+
+
+def _gathered_sq(q: np.ndarray, b: np.ndarray, row: np.ndarray, col: np.ndarray, dtype):
+    """|b[col] - q[row]|^2 per pair, the differences taken in ``dtype`` (float64: exact for
+    float32 inputs), summed into float64; numpy's gathers (3x torch's), on two threads."""
+    out = np.empty(len(row), dtype=np.float64)
 
     def chunk(s: int, e: int) -> None:
-        diff = np.take(bn, cn[s:e], axis=0).astype(np.float64)
-        diff -= np.take(qn, rn[s:e], axis=0)
+        diff = np.take(b, col[s:e], axis=0).astype(dtype, copy=False)
+        diff -= np.take(q, row[s:e], axis=0)
         out[s:e] = np.einsum("ij,ij->i", diff, diff)
 
-    _in_threads(chunk, len(rn), max(1, _EXACT_BYTES // (8 * bn.shape[1])))
-    return torch.from_numpy(out)
+    size = np.dtype(dtype).itemsize
+    _in_threads(chunk, len(row), max(1, _EXACT_BYTES // (size * b.shape[1])))
+    return out
 
 
 def _in_threads(chunk, n: int, step: int) -> None:
@@ -250,7 +257,7 @@ class ExactIndex:
         self._base_emb_sq = self._query_sq(self._base_emb)
         scan = self._base_scan.numpy()
         s = scan.shape[1]
-        nlist = max(1, min(int(m**0.5), m // 39))  # FAISS wants 39 points per centroid
+        nlist = _pilot_lists(m)
         self._pilot = faiss.IndexIVFFlat(faiss.IndexFlatL2(s), s, nlist)
         if state is None:
             self._pilot.cp.seed = 0
@@ -323,7 +330,7 @@ class ExactIndex:
         return _sort_ties(exact, cand)
 
     def _bounded(self, qb, k, self_idx):
-        """Lower-bound pruning (module docstring, steps 1-4), exact float64 on the survivors."""
+        """Lower-bound pruning (module docstring, steps 1-3), exact float64 on the survivors."""
         n, m = qb.shape[0], self.base.shape[0]
         emb, scan, c2 = self._embed(qb)
         kk = min(k + int(self_idx is not None), m)
@@ -331,8 +338,8 @@ class ExactIndex:
         # the pilot's candidates (an IVF search of the scan coordinates: close, not exact)
         _, first = self._pilot.search(scan.numpy(), min(kk + _PILOT_EXTRA, m))
         first = torch.from_numpy(first)
-        missing = (first < 0).any(1)  # probed lists held too few points: a flat search row
-        first[first < 0] = 0
+        missing = (first < 0).any(1)  # probed lists held too few points: a flat-search row
+        first[missing] = 0  # (any base point: the row's radius is not used)
         bound = self._full_bound(emb, torch.arange(n).unsqueeze(1), first)
         bound, order = torch.sort(bound, dim=1, stable=True)
         head = torch.gather(first, 1, order)[:, :kk]
@@ -342,20 +349,19 @@ class ExactIndex:
         # float32 error of a bound: the (p + 1)-term products and the roundings around them
         tol = _tol_f32(emb.shape[1], c2 + self._base_c2_max) + 1e-6
         radius = torch.kthvalue(d_head, k, dim=1).values + tol
-        radius[missing] = float("inf")
         # rows whose radius takes in a large part of the base (noise, blurry samples) go to the
         # flat search: a seeded sample of the base estimates each row's count
         sample = self._base_scan[self._sample]
         est = _within(scan.numpy(), self._query_sq(scan), sample.numpy(),
                       self._query_sq(sample), radius).count_nonzero(dim=1)  # fmt: skip
         guarded = missing | (est > _GUARD * len(self._sample) / m)
-        heavy = torch.zeros(n, dtype=torch.bool)
+        heavy = missing.clone()
         if guarded.float().mean() > _OPEN_SHARE or not self._pruning:
             # queries unlike the base: the bound is loose, and the flat search is cheaper for
             # these rows and the blocks still to come
             self._pruning = False
             heavy[:] = True
-        # steps 3-4: every base point whose scan bound is within the radius, then whose full
+        # step 3: every base point whose scan bound is within the radius, then whose full
         # bound is, is measured exactly; guarded rows take the full bound against the whole base
         rows, cols = [], []
         light = torch.nonzero(~heavy & ~guarded).flatten()
@@ -399,18 +405,10 @@ class ExactIndex:
 
     def _full_bound(self, emb, row, col) -> torch.Tensor:
         """float64 of the float32 full bound |e_q - e_x|^2 (by differences) of query rows
-        ``row`` and base rows ``col`` (broadcast together; numpy's gathers, 3x torch's)."""
+        ``row`` and base rows ``col`` (broadcast together)."""
         row, col = torch.broadcast_tensors(row, col)
-        out = np.empty(row.numel(), dtype=np.float64)
-        r, c = row.reshape(-1).numpy(), col.reshape(-1).numpy()
-        base, q = self._base_emb.numpy(), emb.numpy()
-
-        def chunk(s: int, e: int) -> None:
-            diff = np.take(base, c[s:e], axis=0)
-            diff -= np.take(q, r[s:e], axis=0)
-            out[s:e] = np.einsum("ij,ij->i", diff, diff)
-
-        _in_threads(chunk, len(r), max(1, _EXACT_BYTES // (4 * q.shape[1])))
+        out = _gathered_sq(emb.numpy(), self._base_emb.numpy(), row.reshape(-1).numpy(),
+                           col.reshape(-1).numpy(), np.float32)  # fmt: skip
         return torch.from_numpy(out).reshape(row.shape)
 
     def _scan_within(self, scan, c2, radius) -> tuple[torch.Tensor, torch.Tensor]:
@@ -493,11 +491,17 @@ def _faiss_tiles(queries: int, base: int):
         )
 
 
+def _pilot_lists(m: int) -> int:
+    """IVF lists of the pilot over m base points: sqrt(m), at least 39 points each (FAISS's
+    minimum for its k-means)."""
+    return max(1, min(int(m**0.5), m // 39))
+
+
 def _check_state(state: dict[str, np.ndarray], m: int, d: int) -> None:
     """Raise ValueError unless ``state`` fits an (m, d) base (a stale or damaged store)."""
     p = state["proj"].shape[-1]
     s = state["base_scan"].shape[-1]
-    nlist = max(1, min(int(m**0.5), m // 39))
+    nlist = _pilot_lists(m)
     want = {"mu": (d,), "proj": (d, p), "base_emb": (m, p + 1), "base_scan": (m, s),
             "base_c2": (m,), "centroids": (nlist, s)}  # fmt: skip
     bad = [k for k, shape in want.items() if state[k].shape != shape]
