@@ -17,9 +17,10 @@ How it stays exact and fast (:class:`ExactIndex`), for high-dimensional bases su
 2. An upper bound per query: a pilot (a FAISS IVF index over the scan coordinates, close but
    not exact) proposes k + 7 base points; the k-th smallest exact distance among the k with
    the lowest full bounds is the radius.
-3. One FAISS range search over the whole base finds every point whose scan bound is within
-   the radius (about 40 per query on MNIST, out of 60,000; the radius per query is folded into
-   the vectors), their full bounds keep about 8, and those are measured exactly in float64.
+3. One scan over the whole base (BLAS products in cache-sized tiles, sifted as they come on
+   two threads) finds every point whose scan bound is within the radius (about 40 per query on
+   MNIST, out of 60,000; the radius per query is folded into the vectors), their full bounds
+   keep about 8, and those are measured exactly in float64.
    The k nearest of them, ties to the lower index, are the answer: any point that could be
    among the true k nearest has both bounds (less their float32 error) below the radius.
 
@@ -43,7 +44,6 @@ search in one call.
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,15 +53,14 @@ from ganalyze.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-_QUERY_BLOCK = 16_384  # queries per FAISS call: FAISS tiles its own products, and small calls
-# pay its per-call overhead (a third of the time at 1,000 queries of the 64-dim scan)
+_QUERY_BLOCK = 16_384  # queries per search block (the pilot's FAISS call pays a per-call overhead)
 _EXACT_BYTES = 64 * 2**20  # float64 gathers for exact distances stay below this (in all threads)
 _BOUND_DIMS = 127  # principal directions in the lower bound (plus one residual norm)
 _SCAN_DIMS = 63  # of them in the bound that scans the whole base (plus the norm of the rest)
 _PILOT_EXTRA = 7  # pilot candidates beyond the k needed for the upper bound
 _PILOT_PROBE = 4  # IVF lists the pilot visits
 _GUARD = 2048  # estimated scan candidates above which a row takes the flat search
-_RANGE_BLOCK = 4096  # queries per range search (its pairs, ~40 a query on MNIST, are kept)
+_RANGE_BLOCK = 4096  # queries per scan (its pairs, ~40 a query on MNIST, are kept)
 _MAX_CANDIDATES = 256  # per query; beyond this the flat search is cheaper (~1 ms a row) ...
 _FEW_BULKY = 32  # ... unless only this many rows need it (building the flat index takes ~0.2 s)
 _MAX_EXACT = 8192  # candidates of a row measured exactly, whatever the number of rows
@@ -267,13 +266,18 @@ class ExactIndex:
             self._pilot.is_trained = True
         self._pilot.add(scan)
         self._pilot.nprobe = min(_PILOT_PROBE, nlist)
+        # the scan's base side, (e_x, |e_x|^2, 1) as columns, in the order of the pilot's lists:
+        # a query's candidates then gather in few column chunks, which the scan sifts first
+        _, lists = self._pilot.quantizer.search(scan, 1)
+        self._scan_order = np.argsort(lists[:, 0], kind="stable")
         e_sq = np.einsum("ij,ij->i", scan, scan, dtype=np.float64)[:, None]
-        self._range_index = faiss.IndexFlatIP(s + 2)
-        self._range_index.add(np.hstack([scan, e_sq, np.ones_like(e_sq)]).astype(np.float32))
+        cols = np.hstack([scan, e_sq, np.ones_like(e_sq)])[self._scan_order]
+        self._scan_cols = np.ascontiguousarray(cols.T, dtype=np.float32)
 
     @staticmethod
     def _query_sq(emb: torch.Tensor) -> torch.Tensor:
-        return (emb.double() ** 2).sum(1).float()
+        x = emb.numpy()
+        return torch.from_numpy(np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(np.float32))
 
     def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Bound coordinates (Px, |Rx|) and scan coordinates (the first s of Px and the norm of
@@ -284,8 +288,10 @@ class ExactIndex:
         c2 = torch.empty(x.shape[0], dtype=torch.float64)
         proj, mu = self._proj.numpy(), self._mu.numpy()
         mu_proj, mu_sq = mu @ proj, float(mu @ mu)
-        for a in range(0, x.shape[0], 8192):
-            xb = x[a : a + 8192].numpy().astype(np.float64)
+        buf = np.empty((min(x.shape[0], 8192), x.shape[1]), dtype=np.float64)  # reused: no
+        for a in range(0, x.shape[0], 8192):  # fresh pages to fault in for every block
+            xb = buf[: min(8192, x.shape[0] - a)]
+            np.copyto(xb, x[a : a + 8192].numpy())
             xp = xb @ proj  # numpy's BLAS; (x - mu) P = x P - mu P
             xp -= mu_proj
             sq = np.einsum("ij,ij->i", xb, xb) - 2 * (xb @ mu) + mu_sq
@@ -352,8 +358,9 @@ class ExactIndex:
         # rows whose radius takes in a large part of the base (noise, blurry samples) go to the
         # flat search: a seeded sample of the base estimates each row's count
         sample = self._base_scan[self._sample]
-        est = _within(scan.numpy(), self._query_sq(scan), sample.numpy(),
-                      self._query_sq(sample), radius).count_nonzero(dim=1)  # fmt: skip
+        est = np.count_nonzero(_within(scan.numpy(), self._query_sq(scan), sample.numpy(),
+                                       self._query_sq(sample), radius), axis=1)  # fmt: skip
+        est = torch.from_numpy(est)
         guarded = missing | (est > _GUARD * len(self._sample) / m)
         heavy = missing.clone()
         if guarded.float().mean() > _OPEN_SHARE or not self._pruning:
@@ -374,13 +381,13 @@ class ExactIndex:
             cols.append(x[keep])
         base_emb = self._base_emb.numpy()
         for batch in torch.split(torch.nonzero(~heavy & guarded).flatten(), 256):
-            # the same bound as FAISS computes it: |e_q|^2 + |e_x|^2 - 2 <e_q, e_x> in float32
+            # the full bound as |e_q|^2 + |e_x|^2 - 2 <e_q, e_x> in float32 (one product)
             inside = _within(emb[batch].numpy(), self._query_sq(emb[batch]), base_emb,
                              self._base_emb_sq, radius[batch])  # fmt: skip
-            per_row = inside.count_nonzero(dim=1)
-            inside[per_row > _MAX_EXACT] = False
-            heavy[batch[per_row > _MAX_EXACT]] = True
-            r, x = inside.nonzero(as_tuple=True)
+            over = np.count_nonzero(inside, axis=1) > _MAX_EXACT
+            inside[over] = False
+            heavy[batch[torch.from_numpy(over)]] = True
+            r, x = (torch.from_numpy(a) for a in np.nonzero(inside))
             rows.append(batch[r])
             cols.append(x)
         row = torch.cat(rows) if rows else torch.empty(0, dtype=torch.int64)
@@ -412,9 +419,9 @@ class ExactIndex:
         return torch.from_numpy(out).reshape(row.shape)
 
     def _scan_within(self, scan, c2, radius) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every (row, base) pair whose scan bound is at most ``radius[row]``: one FAISS range
-        search, the per-row radius folded into the vectors (inner product
-        (2 e_q, -1, r_q - |e_q|^2) . (e_x, |e_x|^2, 1) = r_q - |e_q - e_x|^2 >= 0)."""
+        """Every (row, base) pair whose scan bound is at most ``radius[row]``, the per-row radius
+        folded into the vectors: the inner product (2 e_q, -1, r_q - |e_q|^2) . (e_x, |e_x|^2, 1)
+        = r_q - |e_q - e_x|^2 is >= 0 (:func:`_products_above`)."""
         e = scan.double()
         e_sq = (e * e).sum(1)
         aug = torch.cat([2 * e, -torch.ones(len(e), 1, dtype=torch.float64),
@@ -422,12 +429,8 @@ class ExactIndex:
         # float32 error of that product, on top of the bound's own (in the radius already)
         scale = 4 * float(c2.max()) + 4 * self._base_c2_max + float(radius.max()) + 1
         tol = _tol_f32(e.shape[1] + 2, scale)
-        with _faiss_tiles(256, 4096):
-            lims, _, idx = self._range_index.range_search(aug.numpy(), -tol)
-        rows = torch.arange(len(scan)).repeat_interleave(
-            torch.from_numpy(np.diff(lims.astype(np.int64)))
-        )
-        return rows, torch.from_numpy(idx.astype(np.int64))
+        rows, cols = _products_above(aug.numpy(), self._scan_cols, -tol)
+        return torch.from_numpy(rows), torch.from_numpy(self._scan_order[cols])
 
     def _brute(self, qb, k, self_idx, margin: int = 12):
         """FAISS's flat (float32, BLAS) search for the best k + margin candidates, an exact
@@ -452,43 +455,86 @@ class ExactIndex:
             b_sq = torch.from_numpy(np.einsum("ij,ij->i", b, b).astype(np.float32))
             for batch in torch.split(unsafe, 256):
                 limit = d[batch, k - 1] + 2 * tol[batch]
-                r, x = _within(q_np[batch.numpy()], q_sq[batch], b, b_sq, limit).nonzero(
-                    as_tuple=True
-                )
+                inside = _within(q_np[batch.numpy()], q_sq[batch], b, b_sq, limit)
+                r, x = (torch.from_numpy(a) for a in np.nonzero(inside))
                 s = None if self_idx is None else self_idx
                 d[batch, :k], i[batch, :k] = self._topk_of_pairs(qb, batch[r], x, k, s, batch)
         return d[:, :k], i[:, :k]
 
     def _topk_of_pairs(self, qb, row, col, k, self_idx, rows):
         """The k nearest of each of ``rows`` among its candidate pairs (float64, ties to the
-        lower index); every row has at least k candidates."""
-        d2 = pair_sq_distances(qb, self.base, row, col)
+        lower index); every row has at least k candidates.
+
+        float32 distances first (half the memory traffic): a pair whose float32 distance, less
+        its error, exceeds its row's k-th largest float32 distance plus error cannot be among
+        the k; the rest (about k a row) are measured in float64."""
+        q, b = qb.numpy(), self.base.numpy()
+        r_np, c_np = row.numpy(), col.numpy()
+        d2 = _gathered_sq(q, b, r_np, c_np, np.float32)
         if self_idx is not None:
-            d2[col == self_idx[row]] = float("inf")
-        order = torch.from_numpy(np.lexsort((col.numpy(), d2.numpy(), row.numpy())))
-        counts = torch.bincount(row, minlength=qb.shape[0])
-        starts = (torch.cumsum(counts, 0) - counts)[rows]
-        pick = order[(starts.unsqueeze(1) + torch.arange(k)).flatten()].reshape(-1, k)
-        return d2[pick], col[pick]
+            d2[c_np == self_idx.numpy()[r_np]] = np.inf
+        # relative error of a float32 sum of d squared differences (all terms positive)
+        eps = 2 * (b.shape[1] + 4) * _F32_EPS
+        counts = np.bincount(r_np, minlength=q.shape[0])
+        starts = np.cumsum(counts) - counts
+        order = np.lexsort((d2, r_np))
+        kth_hi = d2[order[starts[rows.numpy()] + k - 1]] * (1 + eps)
+        bound = np.full(q.shape[0], np.inf)
+        bound[rows.numpy()] = kth_hi
+        keep = np.flatnonzero(d2 * (1 - eps) <= bound[r_np])
+        r_np, c_np = r_np[keep], c_np[keep]
+        d2 = _gathered_sq(q, b, r_np, c_np, np.float64)
+        if self_idx is not None:
+            d2[c_np == self_idx.numpy()[r_np]] = np.inf
+        order = np.lexsort((c_np, d2, r_np))
+        counts = np.bincount(r_np, minlength=q.shape[0])
+        starts = np.cumsum(counts) - counts
+        pick = order[(starts[rows.numpy()][:, None] + np.arange(k)).reshape(-1)].reshape(-1, k)
+        return torch.from_numpy(d2[pick]), torch.from_numpy(c_np[pick])
 
 
-@contextmanager
-def _faiss_tiles(queries: int, base: int):
-    """FAISS's BLAS tile (queries x base) for the searches inside; the default 4,096 x 1,024 is
-    for wide vectors: for the 66-dim scan a 256 x 4,096 tile stays in cache while its results
-    are sifted (about 25% faster here, best of five)."""
-    import faiss
+def _products_above(a: np.ndarray, cols: np.ndarray, limit: float):
+    """Every (i, j) with the float32 product a[i] . cols[:, j] > ``limit``, when few are: row
+    and column indices, in no particular order.
 
-    saved = (faiss.cvar.distance_compute_blas_query_bs,
-             faiss.cvar.distance_compute_blas_database_bs)  # fmt: skip
-    faiss.cvar.distance_compute_blas_query_bs = queries
-    faiss.cvar.distance_compute_blas_database_bs = base
-    try:
-        yield
-    finally:
-        faiss.cvar.distance_compute_blas_query_bs, faiss.cvar.distance_compute_blas_database_bs = (
-            saved
-        )
+    Tiles of 512 rows x 2,048 columns (one BLAS product each, in cache), on torch's thread count
+    with one BLAS thread each; each tile's rows are sifted in chunks of 128 columns, first by
+    their maximum, then element by element in the chunks that hold a hit. Twice FAISS's range
+    search on MNIST's scan (its sifting runs on one thread, element by element).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    n, m = len(a), cols.shape[1]
+    rows_per, cols_per, chunk = 512, 2048, 128
+
+    def tile_rows(start: int) -> tuple[np.ndarray, np.ndarray]:
+        block = a[start : start + rows_per]
+        buf = np.empty((len(block), cols_per), dtype=np.float32)
+        found_i, found_j = [], []
+        for c0 in range(0, m, cols_per):
+            w = min(cols_per, m - c0)
+            prod = np.matmul(block, cols[:, c0 : c0 + w], out=buf[:, :w])
+            whole = w - w % chunk
+            if whole:
+                parts = prod[:, :whole].reshape(len(block), whole // chunk, chunk)
+                hit_i, hit_c = np.nonzero(parts.max(2) > limit)
+                i, j = np.divmod(np.flatnonzero(parts[hit_i, hit_c] > limit), chunk)
+                found_i.append(hit_i[i])
+                found_j.append(hit_c[i] * chunk + j + c0)
+            if whole < w:
+                i, j = np.nonzero(prod[:, whole:] > limit)
+                found_i.append(i)
+                found_j.append(j + c0 + whole)
+        return np.concatenate(found_i) + start, np.concatenate(found_j)
+
+    starts = range(0, n, rows_per)
+    workers = min(torch.get_num_threads(), len(starts))
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        found = list(pool.map(tile_rows, starts))
+    return (np.concatenate([f[0] for f in found]).astype(np.int64),
+            np.concatenate([f[1] for f in found]).astype(np.int64))  # fmt: skip
 
 
 def _pilot_lists(m: int) -> int:
@@ -515,12 +561,12 @@ def _tol_f32(dims: int, scale) -> float:
     return 4 * (dims + 4) * _F32_EPS * scale
 
 
-def _within(q: np.ndarray, q_sq, base: np.ndarray, base_sq, limit) -> torch.Tensor:
+def _within(q: np.ndarray, q_sq, base: np.ndarray, base_sq, limit) -> np.ndarray:
     """(rows of q, base) bool matrix of float32 |q - b|^2 = |q|^2 + |b|^2 - 2 q.b <= limit[row],
     from one BLAS product (numpy's)."""
     d2 = torch.from_numpy(q @ base.T)
     d2.mul_(-2).add_(base_sq).add_(q_sq.float().unsqueeze(1))
-    return d2 <= limit.float().unsqueeze(1)
+    return (d2 <= limit.float().unsqueeze(1)).numpy()
 
 
 def pairs_within(
@@ -529,27 +575,25 @@ def pairs_within(
     """Every pair (i, j) with |q_i - b_j| < radius_j (strict), exactly.
 
     "q_i lies in b_j's ball" is the inner product (2 q_i, 1, -|q_i|^2) . (b_j, r_j^2 - |b_j|^2, 1)
-    = r_j^2 - |q_i - b_j|^2 > 0, so a FAISS range search over (d + 2)-dim vectors (blocked, no
-    dense matrix) finds them; pairs within the float32 error of a radius are decided by float64
-    distances. Returns the query and base indices of the pairs.
+    = r_j^2 - |q_i - b_j|^2 > 0, so blocked BLAS products over (d + 2)-dim vectors, sifted as
+    they come (:func:`_products_above`, no dense matrix), find them; pairs within the float32
+    error of a radius are decided by float64 distances. Returns the query and base indices of
+    the pairs.
     """
-    import faiss
-
     queries = np.ascontiguousarray(queries, np.float32)
     base = np.ascontiguousarray(base, np.float32)
     q_sq = np.einsum("ij,ij->i", queries, queries, dtype=np.float64)
     b_sq = np.einsum("ij,ij->i", base, base, dtype=np.float64)
     r2 = radius.astype(np.float64) ** 2
-    index = faiss.IndexFlatIP(base.shape[1] + 2)
-    index.add(np.hstack([base, (r2 - b_sq)[:, None], np.ones((len(base), 1))]).astype(np.float32))
+    cols = np.hstack([base, (r2 - b_sq)[:, None], np.ones((len(base), 1))]).T
+    cols = np.ascontiguousarray(cols, dtype=np.float32)
     aug = np.hstack([2 * queries, np.ones((len(queries), 1)), -q_sq[:, None]]).astype(np.float32)
     scale = 2 * q_sq.max() + b_sq.max() + r2.max() + 1
     tol = _tol_f32(base.shape[1], scale)
     found_i, found_j = [], []
-    for s in range(0, len(aug), 4096):
-        lims, _, idx = index.range_search(aug[s : s + 4096], -tol)  # inner products > -tol
-        i = np.repeat(np.arange(s, s + len(lims) - 1), np.diff(lims.astype(np.int64)))
-        j = idx.astype(np.int64)
+    for s in range(0, len(aug), 4096):  # in blocks: the candidate pairs are measured exactly
+        i, j = _products_above(aug[s : s + 4096], cols, -tol)
+        i += s
         exact = pair_sq_distances(torch.from_numpy(queries), torch.from_numpy(base),
                                   torch.from_numpy(i), torch.from_numpy(j)).numpy()  # fmt: skip
         keep = exact < r2[j]

@@ -145,6 +145,21 @@ def test_pairs_within_equals_a_brute_force_with_strict_radii() -> None:
     assert set(zip(i.tolist(), j.tolist(), strict=True)) == expected and len(expected) > 100
 
 
+@pytest.mark.parametrize("n, m", [(1100, 5000), (7, 100), (600, 2048)])
+def test_products_above_finds_every_product_over_the_limit(n, m) -> None:
+    # tiles of 512 rows x 2,048 columns sifted in chunks of 128: partial tiles and chunks too
+    from ganalyze.neighbors import _products_above
+
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((n, 20)).astype(np.float32)
+    cols = rng.standard_normal((20, m)).astype(np.float32)
+    limit = 9.0  # about 2% of the products
+    i, j = _products_above(a, cols, limit)
+    expected = set(zip(*np.nonzero(a @ cols > limit), strict=True))
+    found = list(zip(i.tolist(), j.tolist(), strict=True))
+    assert len(found) == len(set(found)) and set(found) == expected and len(expected) > n * m // 200
+
+
 @BOUND
 def test_near_duplicate_queries_of_a_collapsed_generator(bound) -> None:
     # hundreds of queries within float32 noise of one another and of several base points:
