@@ -15,8 +15,8 @@ How it stays exact and fast (:class:`ExactIndex`), for high-dimensional bases su
    The same with the top s = 63 directions (the norm of the other 64 joins the residual) is
    the looser "scan bound", half the arithmetic again.
 2. An upper bound per query: a pilot (a FAISS IVF index over the scan coordinates, close but
-   not exact) proposes k + 7 base points; the k-th smallest exact distance among the k with
-   the lowest full bounds is the radius.
+   not exact) proposes k + 7 base points; the k-th smallest of their float32 distances, raised
+   by its error bound, is the radius.
 3. One scan over the whole base (BLAS products in cache-sized tiles, sifted as they come on
    two threads) finds every point whose scan bound is within the radius (about 40 per query on
    MNIST, out of 60,000; the radius per query is folded into the vectors), their full bounds
@@ -340,21 +340,21 @@ class ExactIndex:
         n, m = qb.shape[0], self.base.shape[0]
         emb, scan, c2 = self._embed(qb)
         kk = min(k + int(self_idx is not None), m)
-        # step 2, the upper bound: the k-th exact distance among the kk lowest full bounds of
-        # the pilot's candidates (an IVF search of the scan coordinates: close, not exact)
+        # step 2, the upper bound: the k-th of the pilot's candidates (an IVF search of the scan
+        # coordinates: close, not exact), by float32 distances raised by their error bound
         _, first = self._pilot.search(scan.numpy(), min(kk + _PILOT_EXTRA, m))
         first = torch.from_numpy(first)
         missing = (first < 0).any(1)  # probed lists held too few points: a flat-search row
         first[missing] = 0  # (any base point: the row's radius is not used)
-        bound = self._full_bound(emb, torch.arange(n).unsqueeze(1), first)
-        bound, order = torch.sort(bound, dim=1, stable=True)
-        head = torch.gather(first, 1, order)[:, :kk]
-        d_head = _exact_d2(qb, self.base, head)
+        rows = np.repeat(np.arange(n), first.shape[1])
+        d_first = _gathered_sq(qb.numpy(), self.base.numpy(), rows, first.reshape(-1).numpy(),
+                               np.float32).reshape(first.shape)  # fmt: skip
+        d_first = torch.from_numpy(d_first * (1 + _sum_eps(qb.shape[1])))
         if self_idx is not None:
-            d_head[head == self_idx.unsqueeze(1)] = float("inf")
+            d_first[first == self_idx.unsqueeze(1)] = float("inf")
         # float32 error of a bound: the (p + 1)-term products and the roundings around them
         tol = _tol_f32(emb.shape[1], c2 + self._base_c2_max) + 1e-6
-        radius = torch.kthvalue(d_head, k, dim=1).values + tol
+        radius = torch.kthvalue(d_first, k, dim=1).values + tol
         # rows whose radius takes in a large part of the base (noise, blurry samples) go to the
         # flat search: a seeded sample of the base estimates each row's count
         sample = self._base_scan[self._sample]
@@ -473,8 +473,7 @@ class ExactIndex:
         d2 = _gathered_sq(q, b, r_np, c_np, np.float32)
         if self_idx is not None:
             d2[c_np == self_idx.numpy()[r_np]] = np.inf
-        # relative error of a float32 sum of d squared differences (all terms positive)
-        eps = 2 * (b.shape[1] + 4) * _F32_EPS
+        eps = _sum_eps(b.shape[1])
         counts = np.bincount(r_np, minlength=q.shape[0])
         starts = np.cumsum(counts) - counts
         order = np.lexsort((d2, r_np))
@@ -559,6 +558,12 @@ def _tol_f32(dims: int, scale) -> float:
     """Error bound of a float32 dot product of ``dims`` terms whose size is ``scale``,
     with the roundings around it."""
     return 4 * (dims + 4) * _F32_EPS * scale
+
+
+def _sum_eps(dims: int) -> float:
+    """Relative error bound of a float32 squared distance over ``dims`` coordinates, summed in
+    any order (all terms positive), with margin: (dims + 2) u, times four."""
+    return 2 * (dims + 4) * _F32_EPS
 
 
 def _within(q: np.ndarray, q_sq, base: np.ndarray, base_sq, limit) -> np.ndarray:
