@@ -20,7 +20,8 @@ How it stays exact and fast (:class:`ExactIndex`), for high-dimensional bases su
 3. One scan over the whole base (BLAS products in cache-sized tiles, sifted as they come on
    two threads) finds every point whose scan bound is within the radius (about 40 per query on
    MNIST, out of 60,000; the radius per query is folded into the vectors), their full bounds
-   keep about 8, and those are measured exactly in float64.
+   keep about 8, and those are measured: in float32 first, then in float64 the ones whose
+   float32 distance, within its error bound, could still be among the k nearest.
    The k nearest of them, ties to the lower index, are the answer: any point that could be
    among the true k nearest has both bounds (less their float32 error) below the radius.
 
