@@ -163,12 +163,6 @@ def _in_threads(chunk, n: int, step: int) -> None:
         list(pool.map(lambda p: chunk(*p), pieces))
 
 
-def _exact_d2(q: torch.Tensor, b: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
-    """float64 squared distances of each query row to its candidate base rows (r, c)."""
-    rows = torch.arange(cand.shape[0]).repeat_interleave(cand.shape[1])
-    return pair_sq_distances(q, b, rows, cand.reshape(-1)).reshape(cand.shape)
-
-
 def _sort_ties(d2: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sort rows by (distance, index); duplicates of an index (same distance) sort together."""
     order = torch.argsort(idx, dim=1, stable=True)
@@ -331,10 +325,20 @@ class ExactIndex:
         return Neighbors(out_d, out_i)
 
     def _finish(self, qb, cand, k, self_idx) -> tuple[torch.Tensor, torch.Tensor]:
-        exact = _exact_d2(qb, self.base, cand)
+        exact = self._measured(qb, cand, self_idx, np.float64)
+        return _sort_ties(torch.from_numpy(exact), cand)
+
+    def _measured(self, qb, cand, self_idx, dtype, rows=None) -> np.ndarray:
+        """Squared distances of queries to candidate base points, the differences in ``dtype``
+        (:func:`_gathered_sq`), a query's own point (``self_idx``) at inf. ``cand`` is (r, c),
+        each row's candidates, or, with ``rows``, one base index per pair."""
+        cand = cand.numpy() if torch.is_tensor(cand) else cand
+        if rows is None:
+            rows = np.repeat(np.arange(cand.shape[0]), cand.shape[1])
+        d2 = _gathered_sq(qb.numpy(), self.base.numpy(), rows, cand.reshape(-1), dtype)
         if self_idx is not None:
-            exact[cand == self_idx.unsqueeze(1)] = float("inf")
-        return _sort_ties(exact, cand)
+            d2[cand.reshape(-1) == self_idx.numpy()[rows]] = np.inf
+        return d2.reshape(cand.shape)
 
     def _bounded(self, qb, k, self_idx):
         """Lower-bound pruning (module docstring, steps 1-3), exact float64 on the survivors."""
@@ -347,12 +351,8 @@ class ExactIndex:
         first = torch.from_numpy(first)
         missing = (first < 0).any(1)  # probed lists held too few points: a flat-search row
         first[missing] = 0  # (any base point: the row's radius is not used)
-        rows = np.repeat(np.arange(n), first.shape[1])
-        d_first = _gathered_sq(qb.numpy(), self.base.numpy(), rows, first.reshape(-1).numpy(),
-                               np.float32).reshape(first.shape)  # fmt: skip
-        d_first = torch.from_numpy(d_first * (1 + _sum_eps(qb.shape[1])))
-        if self_idx is not None:
-            d_first[first == self_idx.unsqueeze(1)] = float("inf")
+        d_first = self._measured(qb, first, self_idx, np.float32) * (1 + _sum_eps(qb.shape[1]))
+        d_first = torch.from_numpy(d_first)
         # float32 error of a bound: the (p + 1)-term products and the roundings around them
         tol = _tol_f32(emb.shape[1], c2 + self._base_c2_max) + 1e-6
         radius = torch.kthvalue(d_first, k, dim=1).values + tol
@@ -469,28 +469,24 @@ class ExactIndex:
         float32 distances first (half the memory traffic): a pair whose float32 distance, less
         its error, exceeds its row's k-th largest float32 distance plus error cannot be among
         the k; the rest (about k a row) are measured in float64."""
-        q, b = qb.numpy(), self.base.numpy()
-        r_np, c_np = row.numpy(), col.numpy()
-        d2 = _gathered_sq(q, b, r_np, c_np, np.float32)
-        if self_idx is not None:
-            d2[c_np == self_idx.numpy()[r_np]] = np.inf
-        eps = _sum_eps(b.shape[1])
-        counts = np.bincount(r_np, minlength=q.shape[0])
-        starts = np.cumsum(counts) - counts
-        order = np.lexsort((d2, r_np))
-        kth_hi = d2[order[starts[rows.numpy()] + k - 1]] * (1 + eps)
-        bound = np.full(q.shape[0], np.inf)
-        bound[rows.numpy()] = kth_hi
-        keep = np.flatnonzero(d2 * (1 - eps) <= bound[r_np])
-        r_np, c_np = r_np[keep], c_np[keep]
-        d2 = _gathered_sq(q, b, r_np, c_np, np.float64)
-        if self_idx is not None:
-            d2[c_np == self_idx.numpy()[r_np]] = np.inf
-        order = np.lexsort((c_np, d2, r_np))
-        counts = np.bincount(r_np, minlength=q.shape[0])
-        starts = np.cumsum(counts) - counts
-        pick = order[(starts[rows.numpy()][:, None] + np.arange(k)).reshape(-1)].reshape(-1, k)
-        return torch.from_numpy(d2[pick]), torch.from_numpy(c_np[pick])
+        n, row, col, rows = qb.shape[0], row.numpy(), col.numpy(), rows.numpy()
+        d2 = self._measured(qb, col, self_idx, np.float32, rows=row)
+        eps = _sum_eps(qb.shape[1])
+        bound = np.full(n, np.inf)
+        bound[rows] = d2[_first_k(row, np.lexsort((d2, row)), n, rows, k)[:, -1]] * (1 + eps)
+        keep = np.flatnonzero(d2 * (1 - eps) <= bound[row])
+        row, col = row[keep], col[keep]
+        d2 = self._measured(qb, col, self_idx, np.float64, rows=row)
+        pick = _first_k(row, np.lexsort((col, d2, row)), n, rows, k)
+        return torch.from_numpy(d2[pick]), torch.from_numpy(col[pick])
+
+
+def _first_k(row: np.ndarray, order: np.ndarray, n: int, rows: np.ndarray, k: int) -> np.ndarray:
+    """(len(rows), k) positions of the first k pairs of each of ``rows`` in ``order``, an
+    ordering of the pairs by their query ``row`` first (every row has at least k pairs)."""
+    counts = np.bincount(row, minlength=n)
+    starts = np.cumsum(counts) - counts
+    return order[starts[rows][:, None] + np.arange(k)]
 
 
 def _products_above(a: np.ndarray, cols: np.ndarray, limit: float):
