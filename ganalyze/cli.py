@@ -82,13 +82,14 @@ def _check_writable_dir(ctx: click.Context, param: click.Parameter, value: str |
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise click.BadParameter(f"{probe} exists and is not a folder.", ctx, param)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
+    try:  # probe the nearest existing folder: nothing is created until something is written
+        with tempfile.TemporaryFile(dir=probe):
             pass
     except OSError as exc:
         raise click.BadParameter(
-            f"cannot write into {path} ({exc.strerror}); choose a writable folder.", ctx, param
+            f"cannot write into {path} ({probe}: {exc.strerror}); choose a writable folder.",
+            ctx,
+            param,
         ) from None
     return str(path)
 
@@ -222,7 +223,8 @@ _RANGE = click.Choice(["auto", "-1,1", "0,1", "0,255"])
     type=click.Path(file_okay=False),
     default=None,
     callback=_check_writable_dir,
-    help="Report folder [default: reports/<spec name>].",
+    help="Report folder, replaced whole by each report [default: reports/<folder>-<name>-"
+    "<hash>: the spec's folder and file stem, and 8 hex digits of its resolved path].",
 )
 @click.option(
     "--n-samples",

@@ -7,9 +7,11 @@ section.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganalyze._io import atomic_path, write_text
+from ganalyze._io import atomic_dir
 from ganalyze.analyses.base import METRIC_COLUMNS, AnalysisResult
 
 logger = logging.getLogger(__name__)
@@ -90,35 +92,55 @@ class Report:
     def save(self, directory: str | Path) -> Path:
         """Write index.html, metrics.csv/json, meta.json, figures/ and tables/ to ``directory``.
 
+        The report is written into a hidden sibling folder and swapped in whole: a folder that
+        held an earlier report ends up holding this report's files only, and an interrupted
+        save leaves the earlier report as it was. A non-empty ``directory`` that is not a
+        ganalyze report is refused (:class:`~ganalyze.errors.InputError`), never deleted.
+
         Returns the path of index.html.
         """
         from ganalyze.report.html import png_bytes
 
-        out = Path(directory)
-        (out / "figures").mkdir(parents=True, exist_ok=True)
-        for r in self.results:
-            for name, fig in r.figures.items():
-                stem = out / "figures" / f"{r.name}_{name}"
-                with atomic_path(stem.with_suffix(".png")) as tmp:
-                    tmp.write_bytes(png_bytes(fig, self.__dict__.setdefault("_png_cache", {})))
-                with atomic_path(stem.with_suffix(".pdf")) as tmp:
-                    fig.savefig(tmp, format="pdf", bbox_inches="tight")
-            for name, table in r.tables.items():
-                stem = out / "tables" / f"{r.name}_{name}"
-                with atomic_path(stem.with_suffix(".csv")) as tmp:
-                    table.to_csv(tmp, index=False)
-                with atomic_path(stem.with_suffix(".parquet")) as tmp:
-                    table.to_parquet(tmp, index=False)
-        metrics = self.metrics
-        with atomic_path(out / "metrics.csv") as tmp:
-            metrics.to_csv(tmp, index=False)
-        write_text(
-            json.dumps(_records(metrics), indent=1, allow_nan=False) + "\n", out / "metrics.json"
-        )
-        write_text(json.dumps(_jsonable(self.meta), indent=1) + "\n", out / "meta.json")
-        index = write_text(self.to_html(), out / "index.html")
+        target = Path(os.path.abspath(Path(directory).expanduser()))
+        with atomic_dir(target, is_report_dir, what="report") as out:
+            (out / "figures").mkdir()
+            if any(r.tables for r in self.results):
+                (out / "tables").mkdir()
+            for r in self.results:
+                for name, fig in r.figures.items():
+                    stem = out / "figures" / f"{r.name}_{name}"
+                    png = png_bytes(fig, self.__dict__.setdefault("_png_cache", {}))
+                    stem.with_suffix(".png").write_bytes(png)
+                    fig.savefig(stem.with_suffix(".pdf"), format="pdf", bbox_inches="tight")
+                for name, table in r.tables.items():
+                    stem = out / "tables" / f"{r.name}_{name}"
+                    table.to_csv(stem.with_suffix(".csv"), index=False)
+                    table.to_parquet(stem.with_suffix(".parquet"), index=False)
+            metrics = self.metrics
+            metrics.to_csv(out / "metrics.csv", index=False)
+            records = json.dumps(_records(metrics), indent=1, allow_nan=False)
+            (out / "metrics.json").write_text(records + "\n", encoding="utf-8")
+            meta = json.dumps(_jsonable(self.meta), indent=1)
+            (out / "meta.json").write_text(meta + "\n", encoding="utf-8")
+            (out / "index.html").write_text(self.to_html(), encoding="utf-8")
+        index = target / "index.html"
         logger.info("report written to %s", index)
         return index
+
+
+def is_report_dir(path: Path) -> bool:
+    """Whether ``path`` holds a report that ganalyze wrote (its meta.json or index.html)."""
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        if isinstance(meta, dict) and "ganalyze" in (meta.get("versions") or {}):
+            return True
+    except (OSError, ValueError, TypeError):
+        pass
+    try:
+        with open(path / "index.html", encoding="utf-8", errors="replace") as fh:
+            return "<title>ganalyze report:" in fh.read(4096)
+    except OSError:
+        return False
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -151,10 +173,28 @@ def _jsonable(value: Any) -> Any:
 
 
 def default_name(spec: str) -> str:
-    """A folder name for a spec: its file stem or entry-point name, made filesystem-safe."""
-    base = (
-        spec.rstrip("/\\").rsplit(":", 1)[-1]
-        if ":" in spec and not Path(spec).exists()
-        else (Path(spec).stem or Path(spec).name)
-    )
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "report"
+    """The default report folder name of a spec: ``<folder>-<name>-<hash>``.
+
+    ``<folder>`` is the folder of the file (its run folder for a file in ``checkpoints/``),
+    ``<name>`` the file stem or the entry point's module and callable, ``<hash>`` the first 8 hex
+    digits of the SHA-256 of the resolved spec (absolute path, or ``path.py:name`` with the path
+    resolved). Readable, deterministic, and different for different specs:
+    ``runs/a/latest.pt`` -> ``a-latest-<hash>``, ``runs/b/latest.pt`` -> ``b-latest-<hash>``.
+    """
+    path = Path(spec).expanduser()
+    if ":" in spec and not path.exists():
+        source, _, attr = spec.rstrip("/\\").rpartition(":")
+        src = Path(source).expanduser()
+        if src.suffix == ".py":
+            key, parts = f"{src.resolve()}:{attr}", [src.stem, attr]
+        else:
+            key, parts = f"{source}:{attr}", [source.rsplit(".", 1)[-1], attr]
+    else:
+        resolved = path.resolve()
+        folder = resolved.parent
+        if folder.name == "checkpoints":
+            folder = folder.parent
+        key, parts = str(resolved), [folder.name, resolved.stem or resolved.name]
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    safe = [re.sub(r"[^A-Za-z0-9._-]+", "_", p).strip("._-") for p in parts]
+    return "-".join([*(p for p in safe if p), digest])
