@@ -3,12 +3,34 @@
 Inside ganalyze there is one image form: float32 (n, 1, 28, 28) in [0, 1]. Every source is
 converted to it exactly once, here, and the latent z of every sample is kept. The native form
 of the source (range and shape) is recorded so that a discriminator can be fed what it expects.
+
+Every call into code ganalyze did not write (a generator, a discriminator, an entry point's
+import or factory) goes through :func:`call_user`, so that no audit silently lies:
+
+- whatever the call raises, ``SystemExit`` and ``KeyboardInterrupt`` included, becomes one
+  :class:`~ganalyze.errors.LoaderError` (:class:`~ganalyze.errors.InputError` for a
+  discriminator) naming the code, the exception type and its whole message;
+- a call that does not return within ``timeout`` seconds is stopped (:data:`DEFAULT_TIMEOUT`,
+  600 s per call, that is per batch of 1,000 latents: hundreds of times what an MNIST generator
+  needs on a CPU, yet a hung audit ends within minutes). The limit is a ``SIGALRM`` timer, so a
+  pure-Python loop or a ``time.sleep`` is interrupted; a single C++ operation is interrupted
+  when it returns to Python, and code that swallows ``BaseException`` cannot be stopped. Signals
+  exist only in the main thread of a POSIX process: elsewhere (a worker thread, Windows) calls
+  run without a time limit, with a debug log line saying so;
+- what a generator returns is checked before it is believed: a tensor or numeric array (a tuple,
+  None, a string or a dict is an error), with exactly one image per latent, in order;
+- what a discriminator returns is checked too: one finite score per image. NaN or Inf scores are
+  an error naming D and counting them (not a flag: every D statistic would be NaN or wrong).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,13 +38,142 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganalyze.errors import InputError, LoaderError
+from ganalyze.errors import GanalyzeError, InputError, LoaderError
 
 logger = logging.getLogger(__name__)
 
 RANGES = ("-1,1", "0,1", "0,255")
 ACCEPTED_SHAPES = "(n, 784), (n, 28, 28) or (n, 1, 28, 28)"
 _DETECT_N = 1000
+DEFAULT_TIMEOUT = 600.0
+"""Seconds one call of user code (a batch of the generator, of D, an import) may take."""
+_MAX_MESSAGE = 2000
+
+
+class _Timeout(BaseException):
+    """Raised by the SIGALRM handler; a BaseException so that ``except Exception`` in the user's
+    code does not swallow it."""
+
+
+@contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise _Timeout in the main thread after ``seconds`` (no limit when None or 0); the
+    previous SIGALRM handler and any outer timer are restored afterwards."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not seconds or seconds <= 0 or not usable:
+        if seconds and not usable:
+            logger.debug("no time limit: signals work only in the main thread on POSIX")
+        yield
+        return
+    armed = [True]
+
+    def _alarm(signum: int, frame: Any) -> None:
+        if armed[0]:
+            armed[0] = False
+            raise _Timeout
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        try:  # the one-shot alarm may fire once more here: the inner finally still runs
+            armed[0] = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+            if outer_delay:
+                left = max(outer_delay - (time.monotonic() - start), 1e-3)
+                signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message`` on one line (every line of the message kept, whitespace collapsed)."""
+    text = " ".join(str(exc).split())
+    if len(text) > _MAX_MESSAGE:
+        text = text[:_MAX_MESSAGE] + " [...]"
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else f"{name} (no message)"
+
+
+def call_user(
+    fn: Callable[..., Any],
+    *args: Any,
+    who: str,
+    doing: str,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    error: type[GanalyzeError] = LoaderError,
+    explain: Callable[[BaseException, str], str] | None = None,
+) -> Any:
+    """``fn(*args)`` with a time limit, every exception turned into one ``error``.
+
+    ``who`` names the code ("The generator g.py:G"), ``doing`` what it was asked ("on latents
+    of shape (50, 8)"). An exception's message is ``explain(exc, "Type: message")`` when given,
+    else "{who} raised Type: message {doing}.". A ganalyze error raised inside passes
+    unchanged. KeyboardInterrupt becomes an error that says "interrupted" (exit code 130).
+    """
+    try:
+        with _time_limit(timeout):
+            return fn(*args)
+    except GanalyzeError:
+        raise
+    except _Timeout:
+        raise error(
+            f"{who} did not return within {timeout:g} s {doing} and was stopped. If it is only "
+            "slow, raise --timeout SECONDS (0: no limit); if it loops or waits forever, fix it."
+        ) from None
+    except SystemExit as exc:
+        raise error(
+            f"{who} called sys.exit({exc.code!r}) {doing}; ganalyze stopped instead of "
+            "exiting without a report. Code that ganalyze calls must return or raise, not exit."
+        ) from None
+    except KeyboardInterrupt:
+        err = error(f"{who} was interrupted (KeyboardInterrupt) {doing}; no report was written.")
+        err.exit_code = 130
+        raise err from None
+    except Exception as exc:
+        desc = describe_exception(exc)
+        text = explain(exc, desc) if explain is not None else f"{who} raised {desc} {doing}."
+        raise error(text) from exc
+
+
+def _returned(
+    out: Any, n: int, who: str, expected: str, error: type[GanalyzeError] = LoaderError
+) -> torch.Tensor:
+    """``out`` as a float tensor with n rows, or an error that says what came back instead."""
+    if isinstance(out, tuple):
+        kinds = ", ".join(type(o).__name__ for o in out[:5])
+        raise error(
+            f"{who} returned a tuple of {len(out)} ({kinds}) for {n} inputs; expected {expected}. "
+            "Its forward returns several things (a VAE's (recon, mu, logvar), a GAN's (images, "
+            "features)): point ganalyze at the method that returns only the images "
+            "(module:object.method) or at a small wrapper function."
+        )
+    if isinstance(out, list | np.ndarray) and not torch.is_tensor(out):
+        try:
+            arr = np.asarray(out)
+        except (ValueError, TypeError):
+            arr = None
+        if arr is None or arr.dtype.kind not in "biuf":
+            kind = type(out).__name__ if arr is None else f"{type(out).__name__} of {arr.dtype}"
+            raise error(f"{who} returned a {kind}; expected {expected}.")
+        out = torch.from_numpy(np.ascontiguousarray(arr))
+    if not torch.is_tensor(out):
+        raise error(
+            f"{who} returned {'None' if out is None else 'a ' + type(out).__name__} for {n} "
+            f"inputs; expected {expected}."
+        )
+    if out.is_complex():
+        raise error(f"{who} returned complex values ({out.dtype}); expected {expected}.")
+    if out.ndim == 0 or out.shape[0] != n:
+        rows = "a scalar" if out.ndim == 0 else f"{out.shape[0]} rows"
+        raise error(
+            f"{who} returned {rows} (shape {tuple(out.shape)}) for {n} inputs; expected "
+            f"{expected}, one row per input and in the same order. Fix it so that row i "
+            "belongs to input i."
+        )
+    return out.detach().float().cpu()
 
 
 def detect_range(x: torch.Tensor) -> str:
@@ -108,6 +259,8 @@ class Discriminator:
         input_shape: tuple[int, ...],
         output: str | None = None,
         device: str | torch.device = "cpu",
+        name: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         self.module, self.input_range = module, input_range
         self.input_shape = tuple(input_shape) if input_shape is not None else None
@@ -115,6 +268,8 @@ class Discriminator:
         if output is None and isinstance(module, nn.Sequential) and len(module) > 0:
             output = "probability" if isinstance(module[-1], nn.Sigmoid) else None
         self.output = output
+        self.name = name  # how errors name D, e.g. "--discriminator d.pt"; set by the generator
+        self.timeout = timeout  # seconds per call of a batch; None or 0: no limit
 
     def native(self, images: torch.Tensor) -> torch.Tensor:
         if self.input_range is None or self.input_shape is None:
@@ -127,21 +282,45 @@ class Discriminator:
 
     @torch.no_grad()
     def raw(self, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-        """D's raw outputs (n,) on canonical images."""
+        """D's raw outputs (n,) on canonical images: one finite score per image, or an error."""
+        who = f"The discriminator {self.name or ''}".rstrip()
+        shape = ", ".join(map(str, self.input_shape or ()))
+        form = f"input of shape (n, {shape}) in range {self.input_range}"
+
+        def explain(exc: BaseException, desc: str) -> str:
+            if isinstance(exc, RuntimeError | ValueError | TypeError):
+                return (
+                    f"{who} rejected {form}: {desc}. Give the D that belongs to this "
+                    "generator, or set its input form with --d-input-range."
+                )
+            return f"{who} raised {desc} on {form}. Fix it, or audit without it."
+
         outs = []
         for i in range(0, len(images), batch_size):
             x = self.native(images[i : i + batch_size]).to(self.device)
-            try:
-                out = self.module(x)
-            except (RuntimeError, ValueError) as exc:
-                shape = ", ".join(map(str, self.input_shape))
+            n = x.shape[0]
+            out = call_user(
+                self.module, x, who=who, doing=f"on {form}", timeout=self.timeout,
+                error=InputError, explain=explain,
+            )  # fmt: skip
+            expected = "one score per image, of shape (n,) or (n, 1)"
+            out = _returned(out, n, who, expected, InputError).reshape(n, -1)
+            if out.shape[1] != 1:
                 raise InputError(
-                    f"The discriminator rejected input of shape (n, {shape}) in range "
-                    f"{self.input_range}: {str(exc).splitlines()[0]}. Give the D that belongs to "
-                    "this generator, or set its input form with --d-input-range."
-                ) from None
-            outs.append(torch.as_tensor(out).detach().float().reshape(x.shape[0], -1)[:, 0].cpu())
-        return torch.cat(outs) if outs else torch.empty(0)
+                    f"{who} returned {out.shape[1]} values per image (shape "
+                    f"{(n, out.shape[1])}) on {form}; expected {expected}. Wrap it so that "
+                    "it returns only the score that an image is real."
+                )
+            outs.append(out[:, 0])
+        raw = torch.cat(outs) if outs else torch.empty(0)
+        nan, inf = int(torch.isnan(raw).sum()), int(torch.isinf(raw).sum())
+        if nan or inf:
+            raise InputError(
+                f"{who} returned {nan} NaN and {inf} infinite scores (of {len(raw)}) on {form}; "
+                "every D statistic would be NaN or wrong. Check its weights, or audit without "
+                "the discriminator."
+            )
+        return raw
 
     def decide_output(self, real_images: torch.Tensor) -> None:
         """Unless known, read D's outputs as probabilities if all its outputs on (1,000) real
@@ -178,6 +357,7 @@ class Generator:
     images: torch.Tensor | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     info: dict[str, Any] = field(default_factory=dict)  # history, member set, file hash...
+    timeout: float | None = DEFAULT_TIMEOUT  # seconds per call of a batch; None or 0: no limit
 
     @property
     def has_generator(self) -> bool:
@@ -202,22 +382,24 @@ class Generator:
 
         if self.fn is None:
             raise InputError(f"{self.spec} is a file of samples; it has no generator to call.")
+        who = f"The generator {self.spec}"
+
+        def explain(exc: BaseException, desc: str) -> str:
+            text = f"{who} raised {desc} on latents of shape {shape} (prior {self.prior})."
+            if isinstance(exc, RuntimeError | ValueError | TypeError | IndexError):
+                text += f" If its latent size is not {self.latent_dim}, pass --latent-dim."
+            return text
+
         outs = []
         steps = range(0, len(z), batch_size)
         for i in tqdm(steps, desc="sampling", disable=not progress, leave=False):
             zb = z[i : i + batch_size].to(self.device)
-            try:
-                out = self.fn(zb)
-            except (RuntimeError, ValueError, TypeError) as exc:
-                raise LoaderError(
-                    f"The generator {self.spec} failed on latents of shape {tuple(zb.shape)} "
-                    f"(prior {self.prior}): {str(exc).splitlines()[0]}. If its latent size is "
-                    "not "
-                    f"{self.latent_dim}, pass --latent-dim."
-                ) from exc
-            if not torch.is_tensor(out):
-                out = torch.as_tensor(np.asarray(out))
-            out = out.detach().float().cpu()
+            shape = tuple(zb.shape)
+            out = call_user(
+                self.fn, zb, who=who, doing=f"on latents of shape {shape}",
+                timeout=self.timeout, explain=explain,
+            )  # fmt: skip
+            out = _returned(out, len(zb), who, f"images of shape {ACCEPTED_SHAPES}")
             if self.native_shape is None:
                 self.native_shape = tuple(out.shape[1:])
             out = canonical_shape(out, f"Output of {self.spec}")
@@ -236,6 +418,8 @@ class Generator:
         """The discriminator, its native input defaulting to G's native output form."""
         d = self.discriminator
         if d is not None:
+            d.name = d.name or f"of {self.spec}"
+            d.timeout = self.timeout
             if d.input_range is None:
                 d.input_range = self.output_range or "0,1"
             if d.input_shape is None:
