@@ -317,6 +317,16 @@ _RANGE = click.Choice(["auto", "-1,1", "0,1", "0,255"])
     is_flag=True,
     help="Unpickle whole objects (runs code from the file: only for files you trust).",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Stop a generator or discriminator call (one batch of up to 1,000 samples), an entry "
+    "point's import or factory, that has not returned after SECONDS, with an error (0: no "
+    "limit) [default: 600: hundreds of times what an MNIST generator needs on a CPU, yet a "
+    "hung audit ends within minutes].",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars or log lines.")
 @_handle_errors
 def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
@@ -325,6 +335,10 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
     SPEC: a `ganalyze train` checkpoint, a bare state_dict (keys 0.weight ... 4.bias),
     TorchScript, a torch.export program (.pt2), path/to/file.py:name or package.module:name,
     a .npy/.npz of images, or a folder of PNGs.
+
+    Code that SPEC brings (a generator, its discriminator, an entry point's import) runs under
+    --timeout: a call that never returns ends the audit with an error, as does one that raises
+    or exits.
     """
     from ganalyze.pipeline import audit
     from ganalyze.report import default_name
@@ -333,6 +347,8 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
     for key in ("output_range", "d_input_range", "d_output"):
         if options[key] == "auto":
             options[key] = None
+    if options["timeout"] is None:  # the loader's default, DEFAULT_TIMEOUT (600 s)
+        del options["timeout"]
     result = audit(spec, progress=not quiet, **options)
     target = Path(out) if out else Path("reports") / default_name(spec)
     index = result.save(target)
