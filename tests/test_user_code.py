@@ -335,3 +335,11 @@ def test_discriminator_timeout_follows_the_generator(tmp_path) -> None:
     d = gen.bound_discriminator()
     with pytest.raises(InputError, match=r"discriminator of .*user\.py:g did not return"):
         d.scores(torch.rand(4, 1, 28, 28))
+
+
+@pytest.mark.parametrize("seconds", [None, 0, float("inf"), float("nan"), 1e12])
+def test_no_limit_values_arm_no_timer(seconds) -> None:
+    def probe():
+        return signal.getitimer(signal.ITIMER_REAL)[0]
+
+    assert call_user(probe, who="f", doing="", timeout=seconds) == 0

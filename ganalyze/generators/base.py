@@ -48,6 +48,7 @@ _DETECT_N = 1000
 DEFAULT_TIMEOUT = 600.0
 """Seconds one call of user code (a batch of the generator, of D, an import) may take."""
 _MAX_MESSAGE = 2000
+_NO_LIMIT = 1e8  # seconds (3 years); setitimer overflows near 1e11
 
 
 class _Timeout(BaseException):
@@ -60,7 +61,7 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
     """Raise _Timeout in the main thread after ``seconds`` (no limit when None or 0); the
     previous SIGALRM handler and any outer timer are restored afterwards."""
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not seconds or seconds <= 0 or not usable:
+    if not seconds or not 0 < seconds < _NO_LIMIT or not usable:  # inf, NaN: no limit
         if seconds and not usable:
             logger.debug("no time limit: signals work only in the main thread on POSIX")
         yield

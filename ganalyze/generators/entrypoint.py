@@ -146,7 +146,7 @@ def resolve_object(obj: Any, where: str, timeout: float | None = DEFAULT_TIMEOUT
     )
 
 
-def _attribute(obj: Any, part: str, left: str, where: str) -> Any:
+def _attribute(obj: Any, part: str, left: str, where: str, timeout: float | None) -> Any:
     missing = object()
     value = call_user(
         getattr,
@@ -155,6 +155,7 @@ def _attribute(obj: Any, part: str, left: str, where: str) -> Any:
         missing,
         who=f"The entry point {where}",
         doing=f"when its attribute {part!r} was read",
+        timeout=timeout,
     )
     if value is missing:
         names = sorted(n for n in dir(obj) if not n.startswith("_"))[:20]
@@ -175,7 +176,7 @@ def from_entry_point(
     where = f"{left}:{attr}"
     obj: Any = _import(left, timeout)
     for part in attr.split("."):
-        obj = _attribute(obj, part, left, where)
+        obj = _attribute(obj, part, left, where, timeout)
     target = resolve_object(obj, where, timeout)
     if weights is not None:
         if not isinstance(target, nn.Module):
