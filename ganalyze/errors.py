@@ -27,6 +27,10 @@ class LoaderError(GanalyzeError):
     """A generator, discriminator or checkpoint cannot be loaded."""
 
 
+class UnsafeFileError(LoaderError):
+    """A file would run code when read (pickled objects, native code); --trust-pickle allows it."""
+
+
 class CheckpointError(LoaderError):
     """A checkpoint is unreadable, of an unknown format, or inconsistent with the options."""
 

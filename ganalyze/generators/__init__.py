@@ -12,13 +12,13 @@ Resolution order:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from ganalyze.errors import InputError, LoaderError
+from ganalyze.errors import InputError, LoaderError, UnsafeFileError
 from ganalyze.generators.base import (
     ACCEPTED_SHAPES,
     Discriminator,
@@ -30,13 +30,12 @@ from ganalyze.generators.base import (
 )
 from ganalyze.generators.entrypoint import from_entry_point, split_entry_point
 from ganalyze.generators.files import (
-    archive_kind,
     from_export,
     from_torch_object,
     from_torchscript,
     is_reference_state_dict,
+    load_torch_file,
     reference_discriminator,
-    safe_load,
 )
 from ganalyze.generators.samples import from_samples
 
@@ -61,14 +60,6 @@ ACCEPTED_FORMS = (
     "point path/to/file.py:name or package.module:name (with --weights FILE); a .npy/.npz of "
     "images; or a folder of PNG images"
 )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_generator(
@@ -132,27 +123,28 @@ def load_generator(
     if entry is not None:
         gen = from_entry_point(*entry, device, Path(weights) if weights else None, trust_pickle)
     elif not path.exists():
-        raise LoaderError(f"{spec_str} does not exist. ganalyze accepts {ACCEPTED_FORMS}.")
+        what = (
+            "is a link that leads nowhere (dangling or a loop)"
+            if path.is_symlink()
+            else ("does not exist")
+        )
+        raise LoaderError(f"{spec_str} {what}. ganalyze accepts {ACCEPTED_FORMS}.")
     elif path.is_dir() or path.suffix.lower() in (".npy", ".npz"):
         gen = from_samples(path, out_range)
     else:
-        kind = archive_kind(path)
+        try:
+            kind, obj, digest = load_torch_file(path, trust_pickle, "generator", device)
+        except UnsafeFileError:
+            raise
+        except LoaderError as exc:
+            raise LoaderError(f"{exc} ganalyze accepts {ACCEPTED_FORMS}.") from None
         if kind == "torchscript":
-            gen = from_torchscript(path, device)
+            gen = from_torchscript(obj, path, device)
         elif kind == "export":
-            gen = from_export(path, device)
+            gen = from_export(obj, path, device)
         else:
-            try:
-                obj = safe_load(path, trust_pickle)
-            except LoaderError as exc:
-                if "pickled Python objects" in str(exc):
-                    raise
-                raise LoaderError(
-                    f"{path} is not a file ganalyze can read ({exc}). ganalyze "
-                    f"accepts {ACCEPTED_FORMS}."
-                ) from None
             gen = from_torch_object(obj, path, device)
-        gen.info["sha256"] = _sha256(path)
+        gen.info["sha256"] = digest
     if weights is not None and entry is None:
         raise InputError(
             "--weights applies to Python entry points (file.py:Class); "
@@ -177,20 +169,17 @@ def load_generator(
 
 
 def _load_discriminator(path: Path, device: torch.device, trust_pickle: bool) -> Discriminator:
-    if not path.is_file():
-        raise LoaderError(f"--discriminator {path} does not exist.")
-    kind = archive_kind(path)
+    kind, state, _ = load_torch_file(path, trust_pickle, "--discriminator", device)
     if kind == "torchscript":
-        return Discriminator(
-            torch.jit.load(str(path), map_location=device).eval(), None, None, device=device
-        )
+        return Discriminator(state, None, None, device=device)
     if kind == "export":
-        return Discriminator(torch.export.load(str(path)).module(), None, None, device=device)
-    state = safe_load(path, trust_pickle, "discriminator")
+        return Discriminator(state.module(), None, None, device=device)
+    if isinstance(state, nn.Module):  # only reachable with trust_pickle
+        return Discriminator(state.to(device).eval(), None, None, device=device)
     if isinstance(state, dict) and not is_reference_state_dict(state):
         state = state.get("discriminator", state)
     if not is_reference_state_dict(state):
-        found = sorted(state)[:12] if isinstance(state, dict) else type(state).__name__
+        found = sorted(map(str, state))[:12] if isinstance(state, dict) else type(state).__name__
         raise LoaderError(
             f"--discriminator {path}: expected a state_dict of the reference D "
             f"(keys 0.weight ... 4.bias), TorchScript or torch.export; found "

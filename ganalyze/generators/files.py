@@ -1,21 +1,31 @@
 """Generators from torch files: ganalyze checkpoints, bare state_dicts, TorchScript, torch.export.
 
-Nothing is unpickled beyond tensors and plain data (``torch.load(weights_only=True)``); a whole
-pickled nn.Module is refused unless the user passes ``trust_pickle``.
+Nothing is unpickled beyond tensors and plain data: plain torch files go through
+``torch.load(weights_only=True)``, archives are inspected first (:mod:`.archives`); a whole
+pickled object is refused unless the user passes ``trust_pickle``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import logging
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ganalyze.errors import LoaderError
+from ganalyze.errors import CheckpointError, LoaderError
+from ganalyze.generators.archives import (
+    archive_kind,
+    check_export,
+    check_torchscript,
+    read_bytes,
+    torch_weights,
+    trusted_load,
+)
 from ganalyze.generators.base import Discriminator, Generator
 
 logger = logging.getLogger(__name__)
@@ -25,44 +35,68 @@ _G_KEYS = ("generator", "G", "netG", "gen", "g")
 _D_KEYS = ("discriminator", "D", "netD", "disc", "d")
 
 
-def archive_kind(path: Path) -> str:
-    """'torchscript', 'export', 'torch' (torch.save, zip or legacy) by the file's contents."""
-    if not zipfile.is_zipfile(path):
-        return "torch"
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-    if any(n.endswith("/archive_format") or n == "archive_format" for n in names):
-        return "export"
-    if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
-        return "torchscript"
-    if path.suffix == ".pt2":
-        return "export"
-    return "torch"
+def load_torch_file(
+    path: Path, trust_pickle: bool = False, what: str = "generator", device: Any = "cpu"
+) -> tuple[str, Any, str]:
+    """(kind, object, sha256) of a torch file: 'torchscript' and a module, 'export' and an
+    ExportedProgram, or 'torch' and what ``torch.load`` returned.
+
+    The file is read once and inspected before torch deserializes anything (see
+    :mod:`ganalyze.generators.archives`); ``trust_pickle`` skips the inspection.
+    """
+    data = read_bytes(path, what)
+    source = str(path) if what == "generator" else f"{what} {path}"
+    kind, digest = archive_kind(data, Path(path).name), hashlib.sha256(data).hexdigest()
+    if kind == "torchscript":
+        if not trust_pickle:
+            check_torchscript(data, source)
+        try:
+            module = torch.jit.load(io.BytesIO(data), map_location=device).eval()
+        except Exception as exc:  # TorchScript raises many types for foreign files
+            raise LoaderError(f"Could not load TorchScript file {source}: {_line(exc)}") from None
+        return kind, module, digest
+    if kind == "export":
+        if not trust_pickle:
+            check_export(data, source)
+        try:
+            with _quiet("torch.export"), _quiet("torch._export"):
+                program = torch.export.load(io.BytesIO(data))
+        except Exception as exc:  # torch.export raises many types for foreign files
+            raise LoaderError(
+                f"Could not load torch.export program {source}: {_line(exc)}"
+            ) from None
+        return kind, program, digest
+    obj = trusted_load(data, source) if trust_pickle else torch_weights(data, source)
+    return "torch", obj, digest
 
 
 def safe_load(path: Path, trust_pickle: bool = False, what: str = "generator") -> Any:
-    """``torch.load(weights_only=True)``, with a message that names the alternatives when the
-    file holds pickled objects (a whole nn.Module)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "Unsupported global" not in str(exc):  # not a pickled object: an unreadable file
-            raise LoaderError(f"Could not read {path} as a torch file: {exc}") from None
-        if trust_pickle:
-            logger.warning("--trust-pickle: unpickling %s with weights_only=False", path)
-            return torch.load(path, map_location="cpu", weights_only=False)
-        detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
-        detail = detail.split(" was not an allowed global")[0]
+    """A torch file of tensors and plain data (a checkpoint or state_dict); an archive of a
+    whole model (TorchScript, torch.export) is refused here with a message saying so."""
+    kind, obj, _ = load_torch_file(path, trust_pickle, what)
+    if kind != "torch":
+        name = "a TorchScript module" if kind == "torchscript" else "a torch.export program"
         raise LoaderError(
-            f"{path} holds pickled Python objects ({detail}), which ganalyze does not unpickle: "
-            "loading them could run arbitrary code. Hand it the model another way: "
-            "`module:Class --weights FILE` (a Python entry point such as path/to/model.py:Class, "
-            "with the weights saved as a state_dict), a TorchScript file (torch.jit.save) or a "
-            "torch.export program (torch.export.save). If you trust the file, --trust-pickle "
-            "loads it as is."
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise LoaderError(f"Could not read {path} as a torch file: {exc}") from None
+            f"{what} {path} is {name}; expected a state_dict saved with torch.save "
+            "(tensors only). Pass the module itself as the spec instead."
+        )
+    return obj
+
+
+@contextlib.contextmanager
+def _quiet(name: str):
+    """Silence a torch logger that reports a foreign file with a traceback."""
+    log = logging.getLogger(name)
+    level, log.level = log.level, logging.CRITICAL
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def is_reference_state_dict(obj: Any) -> bool:
@@ -114,7 +148,14 @@ def from_torch_object(obj: Any, path: Path, device: torch.device) -> Generator:
 
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         return _from_ganalyze_checkpoint(obj, path, device)
-    if isinstance(obj, nn.Module):  # only reachable with trust_pickle
+    if isinstance(obj, dict) and "format" in obj and "config" in obj:
+        raise CheckpointError(
+            f"{path} is a checkpoint of format {repr(obj['format'])[:60]}; ganalyze reads "
+            f"format {FORMAT!r}. Write it with this version's `ganalyze train`, or pass the "
+            "generator's state_dict instead."
+        )
+    if isinstance(obj, nn.Module) or callable(obj) and not isinstance(obj, dict):
+        # a whole pickled object: only reachable with trust_pickle
         return Generator(
             "pickled_module",
             str(path),
@@ -128,7 +169,7 @@ def from_torch_object(obj: Any, path: Path, device: torch.device) -> Generator:
         g_state = next((obj[k] for k in _G_KEYS if is_reference_state_dict(obj.get(k))), None)
         d_state = next((obj[k] for k in _D_KEYS if is_reference_state_dict(obj.get(k))), None)
     if g_state is None:
-        found = sorted(obj)[:12] if isinstance(obj, dict) else type(obj).__name__
+        found = sorted(map(str, obj))[:12] if isinstance(obj, dict) else type(obj).__name__
         raise LoaderError(
             f"{path} is a torch file, but not a generator ganalyze recognises (found {found}). "
             "Expected a `ganalyze train` checkpoint or a state_dict of the reference "
@@ -151,6 +192,9 @@ def from_torch_object(obj: Any, path: Path, device: torch.device) -> Generator:
 
 
 def _from_ganalyze_checkpoint(ck: dict, path: Path, device: torch.device) -> Generator:
+    from reference_gan.schema import validate
+
+    validate(ck, str(path))
     cfg = ck["config"]
     g = reference_generator(ck["generator"])
     d = reference_discriminator(ck["discriminator"]).to(device)
@@ -200,11 +244,7 @@ def infer_latent_dim(module: Any) -> int | None:
     return None
 
 
-def from_torchscript(path: Path, device: torch.device) -> Generator:
-    try:
-        module = torch.jit.load(str(path), map_location=device).eval()
-    except RuntimeError as exc:
-        raise LoaderError(f"Could not load TorchScript file {path}: {exc}") from None
+def from_torchscript(module: Any, path: Path, device: torch.device) -> Generator:
     latent = infer_latent_dim(module)
     if latent is None:
         first = next((p for p in module.parameters() if p.ndim == 2), None)
@@ -218,11 +258,7 @@ def from_torchscript(path: Path, device: torch.device) -> Generator:
     return gen
 
 
-def from_export(path: Path, device: torch.device) -> Generator:
-    try:
-        program = torch.export.load(str(path))
-    except Exception as exc:  # torch.export raises many types for foreign files
-        raise LoaderError(f"Could not load torch.export program {path}: {exc}") from None
+def from_export(program: Any, path: Path, device: torch.device) -> Generator:
     module = program.module()
     shapes = [
         tuple(n.meta["val"].shape)
