@@ -281,6 +281,52 @@ def test_truncated_and_forged_members(tmp_path) -> None:
         load_generator(tmp_path / "forged.npz")
 
 
+def _patched_zip(src: Path, dst: Path, flag: int = 0, method: int | None = None) -> None:
+    """A copy of a one-member zip with general-purpose flags or the method rewritten."""
+    blob = bytearray(src.read_bytes())
+    for at in (0, blob.rfind(b"PK\x01\x02") + 2):  # local header, central directory entry
+        blob[at + 6] |= flag
+        if method is not None:
+            struct.pack_into("<H", blob, at + 8, method)
+    dst.write_bytes(bytes(blob))
+
+
+def test_members_that_cannot_be_inflated(tmp_path) -> None:
+    np.savez(tmp_path / "ok.npz", images=_images(3))
+    with zipfile.ZipFile(tmp_path / "crc.npz", "w") as zf:
+        zf.writestr("images.npy", b"abc")
+    blob = bytearray((tmp_path / "crc.npz").read_bytes())
+    blob[14] ^= 0xFF  # the CRC, in both headers
+    blob[blob.rfind(b"PK\x01\x02") + 16] ^= 0xFF
+    (tmp_path / "crc.npz").write_bytes(bytes(blob))
+    _patched_zip(tmp_path / "ok.npz", tmp_path / "enc.npz", flag=1)
+    _patched_zip(tmp_path / "ok.npz", tmp_path / "m99.npz", method=99)
+    for name, match in (
+        ("crc.npz", "is corrupt or unreadable \\(Bad CRC-32"),
+        ("enc.npz", "is encrypted"),
+        ("m99.npz", "compression method is not supported"),
+    ):
+        with pytest.raises(LoaderError, match=rf"{name} \(member images\.npy\).*{match}"):
+            load_generator(tmp_path / name)
+
+
+def test_other_numeric_dtypes_and_misnamed_files(tmp_path) -> None:
+    unit = np.random.default_rng(0).random((10, 28, 28))
+    np.save(tmp_path / "f128.npy", unit.astype(np.longdouble))
+    np.save(tmp_path / "i64.npy", np.round(unit * 255).astype(np.int64))
+    with open(tmp_path / "npy_named.npz", "wb") as fh:
+        np.save(fh, unit.astype(np.float32))
+    np.savez(tmp_path / "npz_named.npz", images=unit)
+    os.rename(tmp_path / "npz_named.npz", tmp_path / "npz_named.npy")
+    for name, want in (
+        ("f128.npy", unit),
+        ("i64.npy", np.round(unit * 255) / 255),
+        ("npy_named.npz", unit),
+        ("npz_named.npy", unit),
+    ):
+        np.testing.assert_allclose(load_generator(tmp_path / name).images[:, 0], want, atol=1e-6)
+
+
 def test_members_that_are_not_arrays(tmp_path) -> None:
     with zipfile.ZipFile(tmp_path / "txt.npz", "w") as zf:
         zf.writestr("readme.txt", "hello")

@@ -24,6 +24,8 @@ import math
 import warnings
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +49,20 @@ _MAX_PNG_BYTES = 64 << 20
 _DEFLATE_MAX_RATIO = 1100  # deflate cannot inflate more than 1032:1
 _SAVE_HINT = "Save the images with numpy.save or numpy.savez(path, images=array)."
 _PNG_16BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+try:
+    from lzma import LZMAError
+except ImportError:  # pragma: no cover - Python built without lzma
+    LZMAError = OSError
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, LZMAError, EOFError, OSError, RuntimeError)
+
+
+@contextmanager
+def _zip_errors(what: str) -> Iterator[None]:
+    """A member that cannot be inflated (bad CRC, corrupt stream, encrypted) is a clean error."""
+    try:
+        yield
+    except _ZIP_ERRORS as exc:
+        raise LoaderError(f"{what} is corrupt or unreadable ({exc}). {_SAVE_HINT}") from None
 
 
 @dataclass(frozen=True)
@@ -150,7 +166,7 @@ class _NpzMember:
             self.info = self._pick(zf)
             self.what = f"{path} (member {self.info.filename})"
             self._check_ratio()
-            with self._member(zf) as fh:
+            with _zip_errors(self.what), self._member(zf) as fh:
                 self.header = _read_header(fh, self.what)
         _check_header(self.header, self.what)
         _check_data_size(self.header, self.info.file_size - self.header.offset, self.what)
@@ -201,24 +217,21 @@ class _NpzMember:
     def _member(self, zf: zipfile.ZipFile):
         try:
             return zf.open(self.info)
-        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError) as exc:
+        except (*_ZIP_ERRORS, NotImplementedError) as exc:
             raise LoaderError(f"Could not read {self.what}: {exc}. {_SAVE_HINT}") from None
 
     def rows(self, idx: np.ndarray, verify: bool = True) -> np.ndarray:
         h = self.header
-        try:
-            with self._zip() as zf, self._member(zf) as fh:
-                fh.read(h.offset)
-                if h.fortran:  # column-major: rows are not contiguous, read the whole array
-                    check_allocation(h.nbytes, f"Reading {self.what}", "Save it in C order.")
-                    data = np.frombuffer(self._read(fh, h.nbytes), h.dtype)
-                    return np.array(data.reshape(h.shape, order="F")[idx])
-                out = _stream_rows(fh, h, idx, self._read)
-                while verify and fh.read(_CHUNK_BYTES):  # to the end: zipfile checks the CRC
-                    pass
-                return out
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-            raise LoaderError(f"{self.what} is corrupt ({exc}). {_SAVE_HINT}") from None
+        with self._zip() as zf, _zip_errors(self.what), self._member(zf) as fh:
+            fh.read(h.offset)
+            if h.fortran:  # column-major: rows are not contiguous, read the whole array
+                check_allocation(h.nbytes, f"Reading {self.what}", "Save it in C order.")
+                data = np.frombuffer(self._read(fh, h.nbytes), h.dtype)
+                return np.array(data.reshape(h.shape, order="F")[idx])
+            out = _stream_rows(fh, h, idx, self._read)
+            while verify and fh.read(_CHUNK_BYTES):  # to the end: zipfile checks the CRC
+                pass
+            return out
 
     def _read(self, fh, nbytes: int) -> bytes:
         data = fh.read(nbytes)
