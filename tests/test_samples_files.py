@@ -51,12 +51,15 @@ def _png_chunk(tag: bytes, data: bytes, crc_ok: bool = True) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
 
 
-def _png(width: int, height: int, raw: bytes = b"", bit_depth: int = 8) -> bytes:
+def _png(
+    width: int, height: int, raw: bytes = b"", bit_depth: int = 8, extra: bytes = b""
+) -> bytes:
     """A grayscale PNG whose IHDR declares width x height (raw: the filtered scanlines)."""
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + _png_chunk(b"IHDR", ihdr)
+        + extra
         + _png_chunk(b"IDAT", zlib.compress(raw))
         + _png_chunk(b"IEND", b"")
     )
@@ -233,9 +236,10 @@ def test_garbage_headers(tmp_path) -> None:
         (tmp_path / name).write_bytes(data)
         with pytest.raises(LoaderError, match=rf"{name} is not a NumPy array \(.+\); expected"):
             load_generator(tmp_path / name)
-    (tmp_path / "neg.npy").write_bytes(_npy_header((-5, 784)) + b"\0" * 64)
-    with pytest.raises(LoaderError, match=r"impossible shape \(-5, 784\)"):
-        load_generator(tmp_path / "neg.npy")
+    for shape in ((-5, 784), (2**40, 2**40, 28), (2**70, 784)):
+        (tmp_path / "odd.npy").write_bytes(_npy_header(shape) + b"\0" * 64)
+        with pytest.raises(LoaderError, match=rf"impossible shape \({shape[0]}, {shape[1]}"):
+            load_generator(tmp_path / "odd.npy")
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04" + b"junk" * 50)
     with pytest.raises(LoaderError, match=r"junk\.npz is not a readable \.npz archive"):
         load_generator(tmp_path / "junk.npz")
@@ -406,6 +410,7 @@ def test_broken_pngs_name_the_file(tmp_path) -> None:
     bad_crc = bytearray(png)
     bad_crc[29] ^= 0xFF  # the IHDR checksum
     raw = b"".join(b"\0" + bytes(28) for _ in range(28))
+    text_bomb = zlib.compress(bytes(20 << 20), 9)  # 20 MB of text from 20 kB
     cases = {
         "empty.png": b"",
         "random.png": np.random.default_rng(0).bytes(500),
@@ -413,6 +418,7 @@ def test_broken_pngs_name_the_file(tmp_path) -> None:
         "truncated.png": png[: len(png) // 2],
         "idat.png": _png(28, 28, raw)[:41] + b"\xff" * 30 + _png(28, 28, raw)[71:],
         "jpeg.png": b"\xff\xd8\xff\xe0" + bytes(200),
+        "ztxt.png": _png(28, 28, raw, extra=_png_chunk(b"zTXt", b"k\0\0" + text_bomb)),
     }
     for name, data in cases.items():
         folder = _bad_png_folder(tmp_path, name, data)

@@ -118,7 +118,7 @@ def _check_header(h: _Header, what: str) -> None:
             f"{what} holds {h.dtype} values; expected uint8 0-255, uint16, other integers or "
             "floats. Convert the images, e.g. array.astype(numpy.float32)."
         )
-    if any(s < 0 or s >= 2**62 for s in h.shape):
+    if any(s < 0 or s >= 2**62 for s in h.shape) or math.prod(h.shape) >= 2**62:
         raise LoaderError(f"{what} declares the impossible shape {h.shape}. {_SAVE_HINT}")
     canonical_shape(torch.empty(h.shape, device="meta"), f"The images in {what}")
     if h.rows == 0:
