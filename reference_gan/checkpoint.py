@@ -20,7 +20,6 @@ strings, lists and dicts only):
 from __future__ import annotations
 
 import os
-import pickle
 import platform
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import torch
 
 from ganalyze._io import save_torch
 from ganalyze.errors import CheckpointError
+from reference_gan.schema import validate
 
 FORMAT = "ganalyze.reference_gan/1"
 REQUIRED_KEYS = (
@@ -75,35 +75,29 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path
     return save_torch({"format": FORMAT, **state}, path)
 
 
-def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`, without unpickling any object.
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (on the CPU), without unpickling
+    any object, and check it against the schema (:mod:`reference_gan.schema`) for resuming.
 
     Raises
     ------
     CheckpointError
         When the file is missing, unreadable, or not a ganalyze reference-GAN checkpoint.
     """
+    from ganalyze.generators.files import safe_load
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(
             f"Checkpoint {path} does not exist; expected a file written by "
             "`ganalyze train` (for example runs/<name>/latest.pt)."
         )
-    try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"Could not read {path} as a checkpoint ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}). Expected a file written by "
-            "`ganalyze train`; a truncated or foreign file cannot be resumed."
-        ) from exc
+    obj = safe_load(path, what="checkpoint")
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
+        found = repr(obj.get("format"))[:60] if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(
             f"{path} is not a ganalyze reference-GAN checkpoint: expected format {FORMAT!r}, "
-            f"found {found!r}. Only checkpoints written by `ganalyze train` can be resumed."
+            f"found {found}. Only checkpoints written by `ganalyze train` can be resumed."
         )
-    missing = [k for k in REQUIRED_KEYS if k not in obj]
-    if missing:
-        raise CheckpointError(f"{path} lacks the keys {missing}; it cannot be resumed.")
+    validate(obj, str(path), resume=True)
     return obj

@@ -21,6 +21,7 @@ from torch import nn
 from ganalyze.errors import InputError, LoaderError, UnsafeFileError
 from ganalyze.generators.base import (
     ACCEPTED_SHAPES,
+    DEFAULT_TIMEOUT,
     Discriminator,
     Generator,
     canonical_shape,
@@ -74,6 +75,7 @@ def load_generator(
     d_output: str | None = None,
     trust_pickle: bool = False,
     device: str | torch.device = "cpu",
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Generator:
     """Load a generator (or a file of samples) into ganalyze's canonical form.
 
@@ -96,6 +98,9 @@ def load_generator(
         Allow unpickling whole objects (only for files you trust).
     device
         Where the generator and discriminator run.
+    timeout
+        Seconds a call into the generator or discriminator (a batch of up to 1,000) may take
+        before it is stopped (default 600; None or 0: no limit).
 
     Returns
     -------
@@ -121,7 +126,9 @@ def load_generator(
     entry = split_entry_point(spec_str)
     path = Path(spec_str).expanduser()
     if entry is not None:
-        gen = from_entry_point(*entry, device, Path(weights) if weights else None, trust_pickle)
+        gen = from_entry_point(
+            *entry, device, Path(weights) if weights else None, trust_pickle, timeout
+        )
     elif not path.exists():
         what = (
             "is a link that leads nowhere (dangling or a loop)"
@@ -145,6 +152,7 @@ def load_generator(
         else:
             gen = from_torch_object(obj, path, device)
         gen.info["sha256"] = digest
+    gen.timeout = timeout
     if weights is not None and entry is None:
         raise InputError(
             "--weights applies to Python entry points (file.py:Class); "
@@ -171,11 +179,11 @@ def load_generator(
 def _load_discriminator(path: Path, device: torch.device, trust_pickle: bool) -> Discriminator:
     kind, state, _ = load_torch_file(path, trust_pickle, "--discriminator", device)
     if kind == "torchscript":
-        return Discriminator(state, None, None, device=device)
+        return Discriminator(state, None, None, device=device, name=str(path))
     if kind == "export":
-        return Discriminator(state.module(), None, None, device=device)
+        return Discriminator(state.module(), None, None, device=device, name=str(path))
     if isinstance(state, nn.Module):  # only reachable with trust_pickle
-        return Discriminator(state.to(device).eval(), None, None, device=device)
+        return Discriminator(state.to(device).eval(), None, None, device=device, name=str(path))
     if isinstance(state, dict) and not is_reference_state_dict(state):
         state = state.get("discriminator", state)
     if not is_reference_state_dict(state):
@@ -185,4 +193,5 @@ def _load_discriminator(path: Path, device: torch.device, trust_pickle: bool) ->
             f"(keys 0.weight ... 4.bias), TorchScript or torch.export; found "
             f"{found}."
         )
-    return Discriminator(reference_discriminator(state).to(device), None, None, device=device)
+    module = reference_discriminator(state).to(device)
+    return Discriminator(module, None, None, device=device, name=str(path))
