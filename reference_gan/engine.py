@@ -151,6 +151,20 @@ class GANStep:
         self._gwt = [generator[i].weight.t() for i in (0, 2, 4)]
         self._dwt = [discriminator[i].weight.t() for i in (0, 2, 4)]
 
+    @torch.no_grad()
+    def nonfinite(self) -> list[str]:
+        """Which of G's weights, D's weights and the Adam moments hold NaN or infinite values.
+
+        A pass over the flat buffers with a sync: callers run it once per epoch, not per step.
+        """
+        moments = [t for opt in (self.opt_g, self.opt_d) for t in (opt.exp_avg, opt.exp_avg_sq)]
+        parts = {
+            "G's weights": [self.g_flat],
+            "D's weights": [self.d_flat],
+            "Adam moments": moments,
+        }
+        return [name for name, ts in parts.items() if not all(torch.isfinite(t).all() for t in ts)]
+
     def _workspace(self, b: int) -> _Work:
         if b not in self._work:
             w1 = self.G[0].weight

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ganalyze._io import atomic_path, copy_file, write_text
+from ganalyze._io import atomic_path, copy_file, remove_stale_temps, write_text
 from ganalyze.data import load_mnist
-from ganalyze.errors import InputError, TrainingInterrupted
+from ganalyze.errors import CheckpointError, GanalyzeError, InputError, TrainingInterrupted
 from reference_gan.checkpoint import load_checkpoint, save_checkpoint, versions
 from reference_gan.engine import GANStep, epoch_stats
 from reference_gan.model import make_discriminator, make_generator
@@ -33,6 +33,16 @@ logger = logging.getLogger(__name__)
 
 # Fixed by a checkpoint: changing one of these on --resume would not continue the same run.
 MODEL_KEYS = ("batch_size", "lr", "betas", "latent_dim", "hidden", "seed", "limit")
+# What a run writes, per subfolder: the targets whose `.<name>.<random>.tmp` a killed save leaves.
+RUN_FILES = {
+    ".": r"latest\.pt|config\.json|history\.csv|curves\.(?:png|pdf)",
+    "checkpoints": r"epoch_\d{4,}(?:_step_\d{5,})?\.pt",
+    "samples": r"epoch_\d{4,}\.png",
+}
+
+
+class TrainingDiverged(GanalyzeError):
+    """Losses or weights became NaN or infinite; the message names the last finite checkpoint."""
 
 
 @dataclass
@@ -62,8 +72,8 @@ class TrainConfig:
                 raise InputError(f"{key} must be a positive integer; got {value!r}.")
         if self.limit is not None and not (1 <= self.limit <= 60000):
             raise InputError(f"limit must be between 1 and 60000 images; got {self.limit}.")
-        if not self.lr > 0:
-            raise InputError(f"lr must be positive; got {self.lr}.")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError(f"lr must be a positive finite number; got {self.lr}.")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise InputError(f"betas must be two numbers in [0, 1); got {self.betas}.")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -152,7 +162,7 @@ class _Run:
         self.fixed_z = torch.randn(64, cfg.latent_dim, generator=_rng(cfg.seed, 1))
         self.eval_z = torch.randn(10000, cfg.latent_dim, generator=_rng(cfg.seed, 2))
         self.epoch, self.step, self.partial, self.history = 0, 0, None, []
-        self.steps_run, self.max_steps = 0, None
+        self.steps_run, self.max_steps, self.last_saved = 0, None, None
         if resume is not None:
             self.G.load_state_dict(resume["generator"])
             self.D.load_state_dict(resume["discriminator"])
@@ -160,6 +170,12 @@ class _Run:
             self.engine.opt_d.load_state_dict(resume["opt_d"])
             self.epoch, self.step = int(resume["epoch"]), int(resume["step"])
             self.partial, self.history = resume.get("partial_logits"), list(resume["history"])
+
+    def nonfinite(self) -> list[str]:
+        """The last epoch's losses and the weights or Adam moments that are NaN or infinite."""
+        record = self.history[-1] if self.history else {}
+        bad = [f"{k} {v}" for k, v in record.items() if k.endswith("loss") and not math.isfinite(v)]
+        return bad + self.engine.nonfinite()
 
     def config_record(self) -> dict:
         cfg = dataclasses.asdict(self.cfg)
@@ -212,6 +228,7 @@ class _Run:
             path,
         )
         copy_file(path, self.out / "latest.pt")
+        self.last_saved = path
         logger.info("%s checkpoint %s", "resumable" if interrupted else "saved", path)
         return path
 
@@ -276,6 +293,42 @@ class _Run:
                 writer.writerows(self.history)
 
 
+def _refuse_nonfinite(saved: dict, path: str | Path) -> None:
+    bad = [
+        f"{part}.{key}"
+        for part in ("generator", "discriminator", "opt_g", "opt_d")
+        if isinstance(saved[part], dict)
+        for key, v in saved[part].items()
+        if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
+    if bad:
+        raise CheckpointError(
+            f"{path} holds NaN or infinite values ({', '.join(bad[:4])}"
+            f"{', ...' if len(bad) > 4 else ''}): its run had diverged, so it cannot be resumed. "
+            "Resume from an earlier checkpoint of that run, or start a new run with a lower --lr."
+        )
+
+
+def _diverged(run: _Run, bad: list[str], resume: str | Path | None) -> TrainingDiverged:
+    epoch = run.epoch if run.step == 0 else run.epoch + 1
+    if run.last_saved is not None:
+        where = (
+            f"The last finite checkpoint is {run.last_saved}; {run.out / 'latest.pt'} holds the "
+            "same weights."
+        )
+    elif resume is not None:
+        where = f"The last finite checkpoint is {resume}, which this run resumed from."
+    else:
+        where = (
+            "No checkpoint of this run was written before (one is written every "
+            f"{run.cfg.save_every} epochs and at the end)."
+        )
+    return TrainingDiverged(
+        f"Training diverged in epoch {epoch}: non-finite {', '.join(bad)} (lr {run.cfg.lr:g}). "
+        f"{where} Nothing non-finite was saved; start a new run with a lower --lr."
+    )
+
+
 def _summary(h: dict) -> str:
     return (
         f"epoch {h['epoch']}: d_loss {h['d_loss']:.4f} g_loss {h['g_loss']:.4f} "
@@ -310,10 +363,16 @@ def train(
     ------
     TrainingInterrupted
         On Ctrl-C, after writing a resumable checkpoint (the message names it).
+    TrainingDiverged
+        When losses or weights turn NaN or infinite (checked once per epoch); nothing
+        non-finite is saved, and the message names the last finite checkpoint.
+    CheckpointError
+        When ``resume`` is unreadable or holds NaN or infinite values.
     """
     saved = None
     if resume is not None:
         saved = load_checkpoint(resume)
+        _refuse_nonfinite(saved, resume)
         if explicit is None:
             defaults = TrainConfig()
             explicit = [k for k in MODEL_KEYS if getattr(cfg, k) != getattr(defaults, k)]
@@ -321,13 +380,20 @@ def train(
     cfg.validate()
     run = _Run(cfg, saved)
     run.out.mkdir(parents=True, exist_ok=True)
+    removed = sum(remove_stale_temps(run.out / sub, names) for sub, names in RUN_FILES.items())
+    if removed:
+        logger.info("removed %d temporary file(s) of interrupted saves from %s", removed, run.out)
     if saved is None:
         write_text(_config_json(run.config_record()), run.out / "config.json")
     last = Path(resume) if resume is not None else None
     run.max_steps = stop_after_steps
     with _sigint_to_flag() as stop:
         while run.epoch < cfg.epochs:
-            if not run.run_epoch(stop):
+            finished = run.run_epoch(stop)
+            bad = run.nonfinite()
+            if bad:
+                raise _diverged(run, bad, resume)
+            if not finished:
                 path = run.save(interrupted=True)
                 raise TrainingInterrupted(
                     f"Training stopped at epoch {run.epoch + 1}, step {run.step}. A resumable "
