@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ganalyze._io import save_torch
-from ganalyze.errors import CheckpointError
+from ganalyze.errors import CheckpointError, LoaderError, UnsafeFileError
 from reference_gan.schema import validate
 
 FORMAT = "ganalyze.reference_gan/1"
@@ -92,7 +92,15 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"Checkpoint {path} does not exist; expected a file written by "
             "`ganalyze train` (for example runs/<name>/latest.pt)."
         )
-    obj = safe_load(path, what="checkpoint")
+    try:
+        obj = safe_load(path, what="checkpoint")
+    except (UnsafeFileError, CheckpointError):
+        raise
+    except LoaderError as exc:
+        raise CheckpointError(
+            f"{exc} Expected a file written by `ganalyze train`; a truncated or foreign file "
+            "cannot be resumed."
+        ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         found = repr(obj.get("format"))[:60] if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(
