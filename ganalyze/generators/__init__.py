@@ -12,6 +12,7 @@ Resolution order:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -61,6 +62,14 @@ ACCEPTED_FORMS = (
     "point path/to/file.py:name or package.module:name (with --weights FILE); a .npy/.npz of "
     "images; or a folder of PNG images"
 )
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def load_generator(
@@ -138,6 +147,8 @@ def load_generator(
         raise LoaderError(f"{spec_str} {what}. ganalyze accepts {ACCEPTED_FORMS}.")
     elif path.is_dir() or path.suffix.lower() in (".npy", ".npz"):
         gen = from_samples(path, out_range)
+        if path.is_file():
+            gen.info["sha256"] = _file_sha256(path)
     else:
         try:
             kind, obj, digest = load_torch_file(path, trust_pickle, "generator", device)
