@@ -114,8 +114,9 @@ def atomic_dir(
             raise InputError(f"{path} exists and is not a folder; choose another {what} folder.")
         if any(path.iterdir()) and not replaceable(path):
             raise InputError(
-                f"{path} is not empty and is not a {what} written by ganalyze; refusing to "
-                f"replace it. Choose a new or empty folder, or remove {path} yourself."
+                f"{path} is not empty and is not a {what} written by ganalyze (or holds other "
+                "files beside one); refusing to replace it. Choose a new or empty folder, or "
+                f"move those files out of {path} yourself."
             )
         return True
 

@@ -94,6 +94,13 @@ def test_a_folder_that_is_not_a_report_is_refused_and_kept(tmp_path) -> None:
     with pytest.raises(InputError, match="refusing to replace it"):
         _report("modes").save(out)
     assert (out / "chapter1.tex").read_text() == "precious"
+    # nor is a ganalyze report with a user's file put beside it
+    report = tmp_path / "report"
+    _report("modes").save(report)
+    (report / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="or holds other files beside one"):
+        _report("modes").save(report)
+    assert (report / "notes.txt").read_text() == "mine" and (report / "meta.json").is_file()
 
 
 def test_an_empty_folder_and_a_file_in_the_way(tmp_path) -> None:

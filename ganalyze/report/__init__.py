@@ -95,7 +95,8 @@ class Report:
         The report is written into a hidden sibling folder and swapped in whole: a folder that
         held an earlier report ends up holding this report's files only, and an interrupted
         save leaves the earlier report as it was. A non-empty ``directory`` that is not a
-        ganalyze report is refused (:class:`~ganalyze.errors.InputError`), never deleted.
+        ganalyze report, or holds other files beside one, is refused
+        (:class:`~ganalyze.errors.InputError`), never deleted.
 
         Returns the path of index.html.
         """
@@ -128,8 +129,16 @@ class Report:
         return index
 
 
+REPORT_ENTRIES = frozenset(
+    {"index.html", "meta.json", "metrics.csv", "metrics.json", "figures", "tables"}
+)
+
+
 def is_report_dir(path: Path) -> bool:
-    """Whether ``path`` holds a report that ganalyze wrote (its meta.json or index.html)."""
+    """Whether ``path`` holds a report that ganalyze wrote (its meta.json or index.html) and
+    nothing else beside it: a file the user added there is never deleted by the next save."""
+    if any(entry.name not in REPORT_ENTRIES for entry in path.iterdir()):
+        return False
     try:
         meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
         if isinstance(meta, dict) and "ganalyze" in (meta.get("versions") or {}):
