@@ -19,10 +19,12 @@ from ganalyze.errors import InputError
 from ganalyze.generators import Discriminator, Generator
 from ganalyze.neighbors import ApproximateIndex, ExactIndex, Neighbors, knn
 from ganalyze.reference import K_OOD, ReferenceData, classify
+from ganalyze.stats import MORE_MEMBERS, require
 
 logger = logging.getLogger(__name__)
 
 SPACES = ("pixel", "mnist_cnn")
+DEFAULT_N_SAMPLES = 10_000
 
 
 @dataclass
@@ -51,7 +53,7 @@ class Context:
     ) -> None:
         self.generator, self.seed, self.progress = generator, int(seed), progress
         if n_samples is None:
-            n_samples = len(generator.images) if generator.images is not None else 10_000
+            n_samples = len(generator.images) if generator.images is not None else DEFAULT_N_SAMPLES
         self.n_samples = int(n_samples)
         self.data_dir = data_dir
         self._reference = reference
@@ -200,22 +202,35 @@ class Context:
     @cached_property
     def members(self) -> tuple[np.ndarray | None, str]:
         """The member set (MNIST-train indices the generator was trained on; None: all of
-        MNIST train) and a sentence saying where it comes from."""
+        MNIST train) and a sentence saying where it comes from.
+
+        Repeated indices count once (the set is what matters; the sentence says how many were
+        dropped); an index outside [0, 60000) is an error.
+        """
         n_train = len(self.reference.train)
         if self._train_indices is not None:
-            idx, source = np.asarray(self._train_indices, dtype=np.int64), "--train-indices"
+            raw, source = self._train_indices, "--train-indices"
         elif self.generator.info.get("train_indices") is not None:
-            idx = np.asarray(self.generator.info["train_indices"], dtype=np.int64)
+            raw = self.generator.info["train_indices"]
             source = "the training indices recorded in the checkpoint"
         else:
             return None, f"all {n_train} MNIST training images (no member set was given)"
-        if idx.ndim != 1 or len(idx) == 0 or idx.min() < 0 or idx.max() >= n_train:
-            raise InputError(f"Training indices must be a non-empty 1-D list of MNIST-train "
-                             f"indices in [0, {n_train}); got shape {idx.shape}.")  # fmt: skip
-        idx = np.unique(idx)
-        if len(idx) == n_train:
+        idx = np.asarray(raw)
+        expected = f"a non-empty 1-D list of integer MNIST-train indices in [0, {n_train})"
+        if idx.ndim != 1 or len(idx) == 0 or idx.dtype.kind not in "iu":
+            raise InputError(f"The member set ({source}) must be {expected}; got an array of "
+                             f"shape {idx.shape} and dtype {idx.dtype}.")  # fmt: skip
+        bad = idx[(idx < 0) | (idx >= n_train)]
+        if len(bad):
+            raise InputError(f"The member set ({source}) must be {expected}; {len(bad)} of its "
+                             f"{len(idx)} indices lie outside (e.g. {', '.join(map(str, bad[:3]))})"
+                             f". Give indices into MNIST train's {n_train} images.")  # fmt: skip
+        unique = np.unique(idx.astype(np.int64))
+        dropped = len(idx) - len(unique)
+        source += f", {dropped} repeated indices counted once" if dropped else ""
+        if len(unique) == n_train:
             return None, f"all {n_train} MNIST training images ({source})"
-        return idx, f"{len(idx)} MNIST training images ({source})"
+        return unique, f"{len(unique)} MNIST training images ({source})"
 
     def member_neighbors(self, which: str, space: str) -> Neighbors:
         """Nearest member of each sample (``which`` = "fake"), each MNIST-test image ("test") or
@@ -226,6 +241,8 @@ class Context:
             return cache[key]
         idx, _ = self.members
         ref = self.reference
+        if which == "train" and idx is not None:
+            require(len(idx), 2, "member images", "A member's nearest other member", MORE_MEMBERS)
         if idx is None:
             full = {"fake": lambda: self.neighbors_in_train(space),
                     "test": lambda: ref.test_to_train(space),

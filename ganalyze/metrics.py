@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from ganalyze.neighbors import pairs_within
+from ganalyze.stats import require
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ def frechet_distance(*, real: np.ndarray, fake: np.ndarray) -> Frechet:
     the eigenvalue form gives the same trace on full-rank inputs and stays finite otherwise.
     """
     r, f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    for name, x in (("real", r), ("generated", f)):
+        require(len(x), 2, f"{name} points", "The Frechet distance (a covariance per set)")
     value, residue = frechet_from_moments(r.mean(0), np.cov(r, rowvar=False),
                                           f.mean(0), np.cov(f, rowvar=False))  # fmt: skip
     return Frechet(value, residue, len(r), len(f), r.shape[1])
@@ -112,6 +115,7 @@ def kernel_inception_distance(
     """
     f = np.asarray(fake, np.float64)
     m = min(subset_size, len(real), len(f))
+    require(m, 2, "points per set", "KID (an unbiased MMD over pairs within each subset)")
     d = f.shape[1]
     fake_rows, real_rows = kid_subsets(len(real), len(f), m, n_subsets, seed)
     if real_within is None:
@@ -178,6 +182,7 @@ def knn_radii(points: np.ndarray, k: int = 5) -> np.ndarray:
     """Distance of every point to its k-th nearest other point of the same set (exact)."""
     from ganalyze.neighbors import knn
 
+    require(len(points), k + 1, "points", f"A k-NN radius (each point's {k}th nearest other point)")
     return knn(queries=points, base=points, k=k, exclude_self=True).kth.astype(np.float64)
 
 
@@ -238,6 +243,7 @@ def classifier_score(*, probs: np.ndarray, splits: int = 10) -> tuple[float, flo
     p(y) the mean prediction of the part (Salimans et al. 2016, as torch-fidelity splits it).
     High when each sample is confidently one digit and all digits appear: at most 10.
     """
+    require(len(probs), splits, "samples", f"The classifier score ({splits} splits)")
     scores = []
     for part in np.array_split(np.asarray(probs, np.float64), splits):
         marginal = part.mean(0, keepdims=True)
@@ -255,6 +261,7 @@ def vendi_score(*, features: np.ndarray) -> float:
     dimension is below n.
     """
     x = np.asarray(features, np.float64)
+    require(len(x), 1, "samples", "The Vendi score")
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     n = len(x)
     return vendi_from_gram(x.T @ x / n if x.shape[1] < n else x @ x.T / n)

@@ -11,15 +11,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganalyze._guard import check_allocation
 from ganalyze.analyses import REGISTRY
 from ganalyze.analyses.base import registered
 from ganalyze.classifier.model import WEIGHTS_PATH, file_sha256
-from ganalyze.context import Context
+from ganalyze.context import DEFAULT_N_SAMPLES, Context
 from ganalyze.errors import InputError
 from ganalyze.generators import load_generator
 from ganalyze.report import Report
+from ganalyze.stats import NotEnoughData
 
 logger = logging.getLogger(__name__)
+
+SEED_MAX = 2**32 - 1  # numpy's legacy seeds and scikit-learn's random_state stop here
+MAX_BOOTSTRAP = 10_000
 
 
 def select_analyses(names: str | Iterable[str] | None) -> list[str]:
@@ -94,12 +99,15 @@ def audit(
     """
     names = select_analyses(analyses)
     digits = _parse_digits(interp_digits)
-    if n_samples is not None and n_samples < 1:
-        raise InputError(f"n_samples must be positive; got {n_samples}.")
-    if bootstrap < 0:
-        raise InputError(f"bootstrap must be 0 or more resamples; got {bootstrap}.")
+    _check_int("n_samples", n_samples, 1, None, "Draw at least one sample (default 10,000).")
+    _check_int("seed", seed, 0, SEED_MAX, f"Use a seed from 0 to {SEED_MAX} (2^32 - 1).")
+    _check_int("bootstrap", bootstrap, 0, MAX_BOOTSTRAP, f"Use 0 (no intervals) to "
+               f"{MAX_BOOTSTRAP:,}: 1,000-2,000 resamples settle a 95% interval.")  # fmt: skip
+    device = check_device(device)
     gen = load_generator(spec, device=device, **load_options)
     members = _read_indices(train_indices) if train_indices is not None else None
+    default = len(gen.images) if gen.images is not None else DEFAULT_N_SAMPLES
+    check_memory(n_samples or default, gen.latent_dim if gen.has_generator else 0, names)
     ctx = Context(
         gen,
         n_samples=n_samples,
@@ -121,7 +129,12 @@ def audit(
             report.skipped.append((name, f"needs {missing[0][0]}: {missing[0][1]}"))
             continue
         logger.info("running analysis %s", name)
-        result = analysis.run(ctx)
+        try:
+            result = analysis.run(ctx)
+        except NotEnoughData as exc:  # too few samples or members for this analysis's maths
+            logger.warning("skipping %s: %s", name, exc)
+            report.skipped.append((name, str(exc)))
+            continue
         result.figures = analysis.plot(result)
         report.results.append(result)
     recall = ", ".join(f"{s} {v:.3f}" for s, v in ctx.nn_recall.items())
@@ -131,6 +144,79 @@ def audit(
          f"approximate ({nn_index}): recall@1 on 500 samples {recall or 'not used'}")
     )  # fmt: skip
     return report
+
+
+# Memory of one audit, measured (benchmarks in the commit message; peak RSS over RSS at this
+# check, reference cache warm, one process): a fixed part (MNIST train and test as float32,
+# cached features and neighbour arrays, the classifier, the interpolation analysis's 10,000
+# seeded triples) plus a part per sample (canonical image 784 x 4 B and its batch copies,
+# classifier features and probabilities, k-NN results in two spaces, the per-sample tables,
+# float64 copies in the distribution metrics), plus 4 B per latent coordinate per sample
+# (z is kept) and per triple. latent_map adds its UMAP inputs (generated and test points
+# side by side in pixel space) and graphs per sample.
+MEMORY_FIXED = 1_400 * 2**20
+MEMORY_PER_SAMPLE = 20_000
+MEMORY_PER_SAMPLE_LATENT_MAP = 10_000
+MEMORY_LATENT_TRIPLES = 60_000  # latents the interpolation analysis holds at once
+
+
+def estimate_memory(n_samples: int, latent_dim: int, analyses: Iterable[str]) -> int:
+    """Bytes an audit of ``n_samples`` samples with ``latent_dim``-dimensional latents needs
+    beyond what the process holds before sampling (see the measurements above)."""
+    names = set(analyses)
+    per_sample = MEMORY_PER_SAMPLE + 8 * latent_dim
+    per_sample += MEMORY_PER_SAMPLE_LATENT_MAP if "latent_map" in names else 0
+    fixed = MEMORY_FIXED + (4 * MEMORY_LATENT_TRIPLES * latent_dim if "interpolation" in names
+                            else 0)  # fmt: skip
+    return fixed + n_samples * per_sample
+
+
+def check_memory(n_samples: int, latent_dim: int, analyses: Iterable[str]) -> None:
+    """Refuse, before sampling, an audit that would need more memory than the machine has."""
+    from ganalyze._guard import available_memory
+
+    names = list(analyses)
+    fixed = estimate_memory(0, latent_dim, names)
+    per_sample = estimate_memory(1, latent_dim, names) - fixed
+    fits = (available_memory() // 2 - fixed) // per_sample
+    size = f" with latent size {latent_dim}" if latent_dim else ""
+    fix = (f"Use --n-samples {fits:,} or fewer{size}, or run fewer --analyses." if fits >= 1
+           else "Free memory, or audit on a machine with more.")  # fmt: skip
+    check_allocation(estimate_memory(n_samples, latent_dim, names),
+                     f"An audit of {n_samples:,} samples{size}", fix)  # fmt: skip
+
+
+def _check_int(name: str, value, low: int, high: int | None, fix: str) -> None:
+    if value is None and name == "n_samples":
+        return
+    bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InputError(f"{name} must be an integer {bounds}; got {value!r}. {fix}")
+    if value < low or (high is not None and value > high):
+        raise InputError(f"{name} must be an integer {bounds}; got {value}. {fix}")
+
+
+def check_device(device: str | torch.device) -> str | torch.device:
+    """``device`` if it names a device this machine has ("cpu", "auto", "cuda", "cuda:N"),
+    else an InputError saying which it lacks and what to use instead."""
+    text = str(device)
+    try:
+        parsed = torch.device(text) if text != "auto" else None
+    except (RuntimeError, ValueError):
+        raise InputError(f"Unknown device {text!r}; expected cpu, cuda, cuda:N or auto.") from None
+    if parsed is not None and parsed.type not in ("cpu", "cuda"):
+        raise InputError(f"Unsupported device {text!r}; expected cpu, cuda, cuda:N or auto.")
+    if parsed is not None and parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"Device {text!r} asked for, but no CUDA device is available on "
+                             "this machine (torch finds no NVIDIA GPU or driver). Use --device "
+                             "cpu, or --device auto to take a GPU when there is one.")  # fmt: skip
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise InputError(f"Device {text!r} asked for, but this machine has {count} CUDA "
+                             f"device(s), cuda:0 to cuda:{count - 1}. Pick one of them, or use "
+                             "--device auto.")  # fmt: skip
+    return device
 
 
 def _parse_digits(value) -> tuple[int, ...] | None:
@@ -156,8 +242,8 @@ def _read_indices(value) -> np.ndarray:
         except (OSError, ValueError) as exc:
             raise InputError(f"--train-indices {path}: expected a .npy array or a text file "
                              f"of integer MNIST-train indices ({exc}).") from None  # fmt: skip
-        return np.asarray(arr, dtype=np.int64).ravel()
-    return np.asarray(value, dtype=np.int64).ravel()
+        return np.asarray(arr).ravel()  # the member set checks the values and the dtype
+    return np.asarray(value).ravel()
 
 
 def _meta(ctx: Context, names: list[str]) -> dict:

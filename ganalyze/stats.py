@@ -6,6 +6,29 @@ from statistics import NormalDist
 
 import numpy as np
 
+from ganalyze.errors import InputError
+
+
+class NotEnoughData(InputError):
+    """A statistic needs more points than it was given (samples, members, cells).
+
+    Raised by the maths; the pipeline turns it into a skipped analysis with this message as the
+    reason, and the other analyses run.
+    """
+
+
+MORE_SAMPLES = "Audit more samples: a larger --n-samples, or a samples file with more images."
+MORE_MEMBERS = "Give a larger member set with --train-indices."
+
+
+def require(count: int, minimum: int, what: str, why: str, fix: str = "") -> None:
+    """Raise :class:`NotEnoughData` unless ``count >= minimum``, saying what needs how many.
+
+    The message reads "<why> needs at least <minimum> <what>; got <count>. <fix>".
+    """
+    if count < minimum:
+        raise NotEnoughData(f"{why} needs at least {minimum} {what}; got {count}. {fix}".strip())
+
 
 def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion.

@@ -24,12 +24,15 @@ from ganalyze.metrics import (
     vendi_score,
     weighted_moments,
 )
+from ganalyze.stats import MORE_SAMPLES, require
 
 K = 5
 KID_SUBSETS, KID_SUBSET = 100, 1000
 SPACE = "mnist_cnn"
 RESIDUE_WARNING = 1e-6
 PRDC_NAMES = ("precision", "recall", "density", "coverage")
+CS_SPLITS = 10
+MIN_SAMPLES = max(K + 1, CS_SPLITS)  # each sample's Kth other sample; one sample per split
 
 
 def bootstrap(
@@ -77,6 +80,9 @@ class Distribution(Analysis):
 
     def run(self, ctx) -> AnalysisResult:
         ref, fake = ctx.reference, np.ascontiguousarray(ctx.space(SPACE), np.float32)
+        require(len(fake), MIN_SAMPLES, "samples", f"The distribution metrics (precision, recall, "
+                f"density and coverage: each sample's {K}th nearest other sample; the classifier "
+                f"score: {CS_SPLITS} splits)", MORE_SAMPLES)  # fmt: skip
         res = self.result()
         add = metric_adder(res, n_fake=len(fake), feature_space=SPACE)
         fake_radii = knn_radii(fake, K)
@@ -120,7 +126,7 @@ class Distribution(Analysis):
                     **extra, **lo_hi.get(name, {}))  # fmt: skip
             if not suffix:  # vendi's interval depends on the generated samples only
                 vendi_ci = lo_hi.get("vendi", {})
-        cs, cs_std = classifier_score(probs=ctx.probs)
+        cs, cs_std = classifier_score(probs=ctx.probs, splits=CS_SPLITS)
         add("classifier_score", cs, "Inception-Score analogue with the bundled classifier "
             "(10 splits; at most 10)", higher_is_better=True, feature_space="")  # fmt: skip
         add("classifier_score_std", cs_std, "its standard deviation over the splits",

@@ -92,8 +92,13 @@ class LatentMap(Analysis):
             return res
         z = ctx.samples.z
         zc = z.numpy().astype(np.float64) - z.numpy().mean(0)
-        res.arrays["z_pca"] = zc @ np.linalg.svd(zc, full_matrices=False)[2][:2].T
-        res.arrays["z_umap"] = embed(z.numpy(), ctx.seed)
+        xy = zc @ np.linalg.svd(zc, full_matrices=False)[2][:2].T
+        res.arrays["z_pca"] = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))  # n = 1: one axis
+        if len(z) > N_NEIGHBORS:
+            res.arrays["z_umap"] = embed(z.numpy(), ctx.seed)
+        else:
+            res.notes.append(f"No UMAP of z: it needs more latents than its {N_NEIGHBORS} "
+                             f"neighbours; got {len(z)}.")  # fmt: skip
         gen = torch.Generator().manual_seed(ctx.seed + 1)
         basis, _ = torch.linalg.qr(torch.randn(z.shape[1], 2, generator=gen))
         steps = torch.linspace(-SLICE_SPAN, SLICE_SPAN, SLICE_STEPS) * ctx.prior_std
@@ -158,9 +163,11 @@ def plot_image_map(res: AnalysisResult, space: str) -> Figure:
 
 def plot_latent(res: AnalysisResult) -> Figure:
     """z by PCA and by UMAP, coloured by the digit G(z) becomes."""
-    fig = Figure(figsize=(9.6, 4.4), layout="constrained")
-    for ax, key, title in zip(fig.subplots(1, 2), ("z_pca", "z_umap"),
-                              ("PCA of z", "UMAP of z"), strict=True):  # fmt: skip
+    panels = [(k, t) for k, t in (("z_pca", "PCA of z"), ("z_umap", "UMAP of z"))
+              if k in res.arrays]  # fmt: skip
+    fig = Figure(figsize=(4.8 * len(panels), 4.4), layout="constrained")
+    for ax, (key, title) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels,
+                                strict=True):  # fmt: skip
         _scatter(ax, res.arrays[key], res.arrays["fake_labels"], size=3)
         ax.set_title(f"{title}, coloured by the digit of G(z)", fontsize="medium")
     return fig

@@ -17,7 +17,7 @@ from scipy.stats import mannwhitneyu
 
 from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
 from ganalyze.errors import InputError
-from ganalyze.stats import wilson_interval
+from ganalyze.stats import MORE_MEMBERS, MORE_SAMPLES, NotEnoughData, require, wilson_interval
 
 COPY_PERCENTILE = 1.0
 MIN_DIGIT_SAMPLES = 10
@@ -99,11 +99,17 @@ def ct_statistic(
     points are averaged, weighted by each cell's share of the real points. Negative: the
     generated points sit closer to the training set than real new points (copying); positive:
     farther (underfitting). With few cells the test confuses mode imbalance with copying.
+
+    Raises :class:`~ganalyze.stats.NotEnoughData` when ``train`` has fewer points than cells or
+    no cell holds more than ``min_fake`` generated points (the test is then undefined).
     """
     from sklearn.cluster import KMeans
 
     from ganalyze.neighbors import knn
 
+    require(len(train), n_cells, "member images", f"C_T ({n_cells} k-means cells)", MORE_MEMBERS)
+    require(len(fake), min_fake + 1, "generated samples",
+            f"C_T (more than {min_fake} samples in a k-means cell)", MORE_SAMPLES)  # fmt: skip
     km = KMeans(n_clusters=n_cells, random_state=seed, n_init=1).fit(train)
     cells = {"train": km.labels_, "fake": km.predict(fake), "real": km.predict(real)}
     rows = []
@@ -122,7 +128,10 @@ def ct_statistic(
         rows.append({"cell": c, "n_fake": n, "n_real": m, "weight": m / len(real), "z_u": z})
     table = pd.DataFrame(rows, columns=["cell", "n_fake", "n_real", "weight", "z_u"])
     if not rows:
-        return np.nan, table
+        fullest = int(np.bincount(cells["fake"], minlength=n_cells).max())
+        raise NotEnoughData(f"C_T needs a k-means cell holding more than {min_fake} generated "
+                            f"samples; the fullest of {n_cells} holds {fullest} (of {len(fake)}). "
+                            f"{MORE_SAMPLES}")  # fmt: skip
     return float((table.weight * table.z_u).sum() / table.weight.sum()), table
 
 
@@ -144,6 +153,9 @@ class Memorization(Analysis):
     def run(self, ctx) -> AnalysisResult:
         res = self.result()
         members, source = ctx.members
+        if members is not None:
+            require(len(members), 2, "member images", "Memorization (authenticity compares each "
+                    "member with its nearest other member)", MORE_MEMBERS)  # fmt: skip
         ref = ctx.reference
         fake_pred, real_pred = ctx.probs.argmax(1), ref.probs("test").argmax(1)
         n, m = len(fake_pred), len(real_pred)
@@ -170,7 +182,12 @@ class Memorization(Analysis):
             res.tables[f"copy_rate_by_digit_{space}"] = copies["per_digit"]
             res.arrays[f"dists_{space}"] = (fake.kth, real.kth, copies["threshold"])
         train_feats = ref.features("train") if members is None else ref.features("train")[members]
-        ct, cells = ct_statistic(train=train_feats, fake=ctx.features, real=ref.features("test"))
+        try:
+            ct, cells = ct_statistic(train=train_feats, fake=ctx.features,
+                                     real=ref.features("test"))  # fmt: skip
+        except NotEnoughData as exc:
+            ct, cells = np.nan, pd.DataFrame(columns=["cell", "n_fake", "n_real", "weight", "z_u"])
+            res.notes.append(f"ct_statistic not computed (NaN): {exc}")
         metric_adder(res, feature_space="mnist_cnn", n_fake=n, n_real=m)(
             "ct_statistic",
             ct,
