@@ -208,3 +208,13 @@ def test_huge_latent_size_is_refused(entry_point, monkeypatch) -> None:
     monkeypatch.setattr(_guard, "available_memory", lambda: 16 * 2**30)
     with pytest.raises(InputError, match=r"latent size 100000000 would need about .* GB"):
         audit(entry_point, latent_dim=10**8, n_samples=100, analyses="modes")
+
+
+def test_few_member_digits_leave_d_membership_auc_nan(tiny_checkpoint) -> None:
+    report = audit(tiny_checkpoint, n_samples=1, analyses="dscores", train_indices=np.arange(5))
+    d = _values(report, "dscores")
+    assert math.isnan(d[("d_membership_auc", "")]) and report.result("dscores").flags == []
+    assert 0 <= d[("d_gen_mean", "")] <= 1 and 0 <= d[("d_train_mean", "")] <= 1
+    note = ("d_membership_auc not computed (NaN): it needs at least 10 member digits; got 5. "
+            "Give a larger member set with --train-indices.")  # fmt: skip
+    assert note in report.result("dscores").notes

@@ -12,10 +12,12 @@ from matplotlib.figure import Figure
 from scipy.stats import rankdata
 
 from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
+from ganalyze.stats import MORE_MEMBERS
 
 AUC_FLAG = 0.55
 N_MEMBERS = 10_000
 N_BOOTSTRAP = 1_000
+MIN_MEMBERS = 10  # below, resampling the members cannot give the AUC an honest interval
 
 
 def roc_auc(*, positive: np.ndarray, negative: np.ndarray) -> float:
@@ -78,8 +80,14 @@ class DScores(Analysis):
             higher_is_better=True,
         )
         add("d_acc_fake", (s["gen"] < 0.5).mean(), "share of generated digits D calls fake")
-        auc = roc_auc(positive=s["train"], negative=s["test"])
-        lo, hi = bootstrap_auc(positive=s["train"], negative=s["test"], seed=ctx.seed)
+        auc = lo = hi = np.nan
+        if len(chosen) >= MIN_MEMBERS:
+            auc = roc_auc(positive=s["train"], negative=s["test"])
+            lo, hi = bootstrap_auc(positive=s["train"], negative=s["test"], seed=ctx.seed)
+        else:
+            res.notes.append(f"d_membership_auc not computed (NaN): it needs at least "
+                             f"{MIN_MEMBERS} member digits; got {len(chosen)}. "
+                             f"{MORE_MEMBERS}")  # fmt: skip
         add("d_membership_auc", auc, "ROC AUC of D's score separating member digits from test "
             "digits (0.5: D cannot tell them apart; higher: D memorized its training set)",
             target=0.5, ci_low=lo, ci_high=hi)  # fmt: skip
