@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from corpus import Case, Env
-from runner import judge, run_in_process
+from runner import judge, run_api, run_in_process
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,7 +41,7 @@ def run_case(make_env):
     def run(case: Case) -> None:
         env = make_env(case)
         args = case.build(env)
-        code, output = run_in_process(args)
+        code, output = (run_api if case.api else run_in_process)(args)
         judge(case, env, code, output)
 
     return run

@@ -21,11 +21,32 @@ def run_in_process(args: list[str]) -> tuple[int, str]:
 
     from ganalyze.cli import main
 
-    result = CliRunner().invoke(main, args, catch_exceptions=True)
+    try:
+        result = CliRunner().invoke(main, args, catch_exceptions=True)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # GeneratorExit and kin pass CliRunner's `except Exception`
+        return 1, traceback.format_exc()
     output = result.output
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         output += "\n" + "".join(traceback.format_exception(*result.exc_info))
     return result.exit_code, output
+
+
+def run_api(args: list[str]) -> tuple[int, str]:
+    """``ganalyze.load_generator(SPEC)`` and one sample of every image, as the report would: a
+    GanalyzeError becomes (1, "Error: ..."), any other exception its traceback."""
+    from ganalyze.errors import GanalyzeError
+    from ganalyze.generators import load_generator
+
+    try:
+        gen = load_generator(args[1])
+        gen.sample(len(gen.images) if gen.images is not None else 64, 0)
+    except GanalyzeError as exc:
+        return 1, f"Error: {exc}"
+    except Exception:
+        return 1, traceback.format_exc()
+    return 0, ""
 
 
 @dataclass
