@@ -67,13 +67,16 @@ def audit(
         torch.export, ``file.py:name`` / ``package.module:name``, a .npy/.npz of images or a
         folder of PNGs (see :func:`ganalyze.load_generator`).
     n_samples
-        Samples to draw (default 10,000 for a generator, every image of a samples file).
+        Samples to draw (default 10,000 for a generator, every image of a samples file). An
+        audit whose estimated memory (:func:`estimate_memory`) exceeds half the available
+        memory is refused before sampling.
     seed
-        Seed of the latents (and of a subset of a samples file).
+        Seed of the latents (and of a subset of a samples file), 0 to 2^32 - 1.
     analyses
         Names (or "a,b") of the analyses to run; default all registered.
     device
-        "cpu", "cuda" or "auto" for the generator and discriminator.
+        "cpu", "cuda" (or "cuda:N") or "auto" for the generator and discriminator; "cuda" on
+        a machine without a CUDA device is an error.
     data_dir
         MNIST root (default $GANALYZE_DATA, else ~/.cache/ganalyze/data).
     train_indices
@@ -83,8 +86,8 @@ def audit(
         "exact" (default) or an approximate FAISS index, "ivf" or "hnsw", for the samples'
         neighbours in MNIST train; its measured recall is stated in the report.
     bootstrap
-        Resamples for percentile 95% intervals of the distribution metrics (0: none), seeded by
-        ``seed``.
+        Resamples for percentile 95% intervals of the distribution metrics (0: none, at most
+        10,000), seeded by ``seed``.
     interp_digits
         Digits (e.g. "9,7,1") whose most confident samples anchor the interpolation
         analysis's multi-anchor strip; default 9, 7, 1 (the study's figure).
@@ -96,6 +99,15 @@ def audit(
     -------
     Report
         Metrics (tidy DataFrame), findings, figures and tables; ``.save(dir)`` writes them.
+        An analysis whose statistics need more samples or members than it was given (a
+        :class:`~ganalyze.stats.NotEnoughData`) is in ``skipped`` with the reason; the others
+        run.
+
+    Raises
+    ------
+    InputError
+        Options out of range, an unavailable device, a bad member set, or an audit too large
+        for the machine's memory.
     """
     names = select_analyses(analyses)
     digits = _parse_digits(interp_digits)
@@ -146,17 +158,24 @@ def audit(
     return report
 
 
-# Memory of one audit, measured (benchmarks in the commit message; peak RSS over RSS at this
-# check, reference cache warm, one process): a fixed part (MNIST train and test as float32,
-# cached features and neighbour arrays, the classifier, the interpolation analysis's 10,000
-# seeded triples) plus a part per sample (canonical image 784 x 4 B and its batch copies,
-# classifier features and probabilities, k-NN results in two spaces, the per-sample tables,
-# float64 copies in the distribution metrics), plus 4 B per latent coordinate per sample
-# (z is kept) and per triple. latent_map adds its UMAP inputs (generated and test points
-# side by side in pixel space) and graphs per sample.
-MEMORY_FIXED = 1_400 * 2**20
-MEMORY_PER_SAMPLE = 20_000
-MEMORY_PER_SAMPLE_LATENT_MAP = 10_000
+# Memory of one audit beyond what the process holds when it is checked (before sampling), as
+# peak RSS minus RSS at the check, reference cache warm, one process, latent size 64:
+#   modes, memorization, distribution:           n = 5,000: 1,047 MB   n = 40,000: 1,505 MB
+#   + dscores, interpolation, training:          n = 2,000: 1,278 MB   n = 10,000: 1,273 MB
+# so about 13.1 kB per sample (1,505 - 1,047 MB over 35,000 samples, the latents' 512 B
+# included) over a fixed part of about 1.0 GB, 1.3 GB with every analysis: MNIST as float32,
+# cached features and neighbours, C_T's k-means, the interpolation analysis's 10,000 triples.
+# Per sample: the image (784 x 4 B) and its batch copies, features and probabilities, k-NN
+# results and search buffers in two spaces, the per-sample tables, float64 copies in the
+# distribution metrics. Latents cost 4 B per coordinate per sample, twice (z and the batch
+# fed to G), and the interpolation analysis holds some 60,000 latents at once. latent_map
+# (not measured with the others) adds its UMAP inputs: the samples beside MNIST test in pixel
+# space (3.1 kB each), their k-NN graph and its symmetrised edges.
+# The estimate is linear in n (a sum, where the measured peaks of the small runs are a max), so
+# it errs high for small audits, which stay far below any limit.
+MEMORY_FIXED = 1_300 * 2**20
+MEMORY_PER_SAMPLE = 14_000
+MEMORY_PER_SAMPLE_LATENT_MAP = 8_000
 MEMORY_LATENT_TRIPLES = 60_000  # latents the interpolation analysis holds at once
 
 
@@ -181,7 +200,8 @@ def check_memory(n_samples: int, latent_dim: int, analyses: Iterable[str]) -> No
     fits = (available_memory() // 2 - fixed) // per_sample
     size = f" with latent size {latent_dim}" if latent_dim else ""
     fix = (f"Use --n-samples {fits:,} or fewer{size}, or run fewer --analyses." if fits >= 1
-           else "Free memory, or audit on a machine with more.")  # fmt: skip
+           else "Not even one sample fits: run fewer --analyses (interpolation holds 60,000 "
+           "latents at once), or audit on a machine with more memory.")  # fmt: skip
     check_allocation(estimate_memory(n_samples, latent_dim, names),
                      f"An audit of {n_samples:,} samples{size}", fix)  # fmt: skip
 

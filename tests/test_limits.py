@@ -67,7 +67,7 @@ def test_tiny_n_skips_distribution_and_runs_the_rest(samples_dir, name, n_sample
     report = _run(samples_dir, name, n_samples=n_samples)
     skipped = dict(report.skipped)
     assert list(skipped) == ["distribution"]
-    assert skipped["distribution"].startswith("The distribution metrics (precision, recall, ")
+    assert skipped["distribution"].startswith("The distribution analysis (precision, recall, ")
     assert f"needs at least 10 samples; got {n}. Audit more samples" in skipped["distribution"]
     modes, memo = _values(report, "modes"), _values(report, "memorization")
     assert modes[("unrecognizable_rate", "")] >= 0 and len(modes) == 18

@@ -80,7 +80,7 @@ class Distribution(Analysis):
 
     def run(self, ctx) -> AnalysisResult:
         ref, fake = ctx.reference, np.ascontiguousarray(ctx.space(SPACE), np.float32)
-        require(len(fake), MIN_SAMPLES, "samples", f"The distribution metrics (precision, recall, "
+        require(len(fake), MIN_SAMPLES, "samples", f"The distribution analysis (precision, recall, "
                 f"density and coverage: each sample's {K}th nearest other sample; the classifier "
                 f"score: {CS_SPLITS} splits)", MORE_SAMPLES)  # fmt: skip
         res = self.result()
