@@ -88,8 +88,30 @@ def _state_dict(v: Any) -> str | None:
         return expected
     if not all(torch.is_tensor(t) and t.is_floating_point() for t in v.values()):
         return expected
+    chain = mlp_chain_error(v)
+    if chain:
+        return f"{expected[:-1]}: {chain})"
     bad = sum(int((~torch.isfinite(t)).sum()) for t in v.values())
     return f"finite weights ({bad} are NaN or Inf)" if bad else None
+
+
+def mlp_chain_error(state: dict) -> str | None:
+    """Why the reference MLP's tensors do not chain (2-D weights, 1-D biases, sizes that
+    agree), or None."""
+    size = None
+    for layer in ("0", "2", "4"):
+        w, b = state[f"{layer}.weight"], state[f"{layer}.bias"]
+        if w.ndim != 2 or b.ndim != 1 or b.shape[0] != w.shape[0] or 0 in w.shape:
+            return f"layer {layer} has weight {tuple(w.shape)} and bias {tuple(b.shape)}"
+        if size is not None and w.shape[1] != size:
+            return f"layer {layer} takes {w.shape[1]} inputs after a layer of {size}"
+        size = w.shape[0]
+    return None
+
+
+def _history(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(isinstance(r, dict) for r in v)
+    return None if ok else "a list of per-epoch records (dicts)"
 
 
 def _fixed_z(v: Any) -> str | None:
@@ -107,7 +129,7 @@ AUDIT: dict[str, Check] = {
     "discriminator": _state_dict,
     "config": _is(dict, "a dict of settings"),
     "epoch": _int(0),
-    "history": _optional(_is(list, "a list of per-epoch records")),
+    "history": _optional(_history),
     "fixed_z": _optional(_fixed_z),
 }
 CONFIG: dict[str, Check] = {
@@ -115,6 +137,7 @@ CONFIG: dict[str, Check] = {
     "image_range": _range,
     "d_input_range": _range,
     "d_input_shape": _shape,
+    "g_output_shape": _shape,
     "d_output": _one_of("probability", "logits"),
     "prior": _one_of("normal", "uniform"),
     "train_indices": _optional(_indices),
@@ -124,8 +147,9 @@ RESUME: dict[str, Check] = {
     "opt_d": _is(dict, "an optimizer state_dict"),
     "step": _int(0),
     "rng": _is(dict, "a dict of RNG states"),
-    "history": _is(list, "a list of per-epoch records"),
+    "history": _history,
     "fixed_z": _fixed_z,
+    "versions": _optional(_is(dict, "a dict of versions")),  # informational only
 }
 RESUME_CONFIG: dict[str, Check] = {
     "epochs": _int(1),
@@ -137,7 +161,11 @@ RESUME_CONFIG: dict[str, Check] = {
     "limit": _optional(_int(1)),
     "train_indices": _indices,
 }
-OPTIONAL_CONFIG = {"prior", "d_output"}  # checkpoints of format 1 written before these existed
+OPTIONAL_CONFIG = {
+    "prior",
+    "d_output",
+    "g_output_shape",
+}  # checkpoints of format 1 written before these existed
 
 
 def violations(ck: Any, resume: bool = False) -> list[str]:
@@ -182,18 +210,33 @@ def _check(obj: dict, fields: dict[str, Check], prefix: str, optional: set[str])
 
 
 def _consistency(ck: dict, cfg: dict) -> list[str]:
-    g = ck.get("generator")
+    """Sizes that must agree: z with G's input, G's output and D's input with the image."""
+    g, d, found = ck.get("generator"), ck.get("discriminator"), []
     latent = cfg.get("latent_dim")
-    if _state_dict(g) is None and _int(1)(latent) is None and g["0.weight"].shape[1] != latent:
-        return [
-            f"config.latent_dim: expected the generator's input size "
-            f"{g['0.weight'].shape[1]}; found {latent}"
-        ]
-    return []
+    if _state_dict(g) is None:
+        if _int(1)(latent) is None and g["0.weight"].ndim == 2 and g["0.weight"].shape[1] != latent:
+            found.append(
+                f"config.latent_dim: expected the generator's input size "
+                f"{g['0.weight'].shape[1]}; found {latent}"
+            )
+        if g["4.weight"].shape[0] != 784:
+            found.append(f"generator: expected 784 outputs (28x28); found {g['4.weight'].shape[0]}")
+    if _state_dict(d) is None and (d["0.weight"].ndim != 2 or d["0.weight"].shape[1] != 784):
+        found.append(
+            f"discriminator: expected 784 inputs (config.d_input_shape); found "
+            f"{tuple(d['0.weight'].shape)[1:]}"
+        )
+    z = ck.get("fixed_z")
+    if _fixed_z(z) is None and _int(1)(latent) is None and z.shape[1] != latent:
+        found.append(f"fixed_z: expected latents of size {latent}; found {z.shape[1]}")
+    return found
 
 
 def _show(v: Any) -> str:
     if torch.is_tensor(v):
         return f"a {v.dtype} tensor of shape {tuple(v.shape)}"
+    if isinstance(v, dict):
+        keys = ", ".join(map(str, list(v)[:8]))
+        return f"a dict with keys [{keys}{', ...' if len(v) > 8 else ''}]"
     text = repr(v)
     return f"{type(v).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"

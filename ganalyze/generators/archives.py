@@ -178,10 +178,10 @@ def check_export(data: bytes, source: str) -> None:
             elif base.startswith(("custom_obj", "opaque_obj")):
                 problems.append(f"{name} is a pickled custom object")
             elif name.endswith("_config.json"):
-                problems += _pickled_payloads(zf.read(info), name)
+                problems += _pickled_payloads(_read(zf, info, source), name)
             elif _torch_unpickles(name):
                 try:
-                    torch_weights(zf.read(info), f"{source} member {name}")
+                    torch_weights(_read(zf, info, source), f"{source} member {name}")
                 except UnsafeFileError as exc:
                     problems.append(f"{name} holds pickled objects ({_detail_of(exc)})")
                 except LoaderError:
@@ -205,7 +205,8 @@ def check_torchscript(data: bytes, source: str) -> None:
             if name.endswith(_NATIVE_SUFFIXES):
                 problems.append(f"{name} is compiled native code")
             elif name.endswith(("pkl", ".pickle")):
-                problems += [f"{name}: {p}" for p in _scan_pickle(zf.read(info), allowed, True)]
+                found = _scan_pickle(_read(zf, info, source), allowed, True)
+                problems += [f"{name}: {p}" for p in found]
     if problems:
         raise UnsafeFileError(
             f"{source} is a TorchScript archive whose pickles need more than tensors and "
@@ -283,6 +284,18 @@ def _payload_entries(config: Any) -> list[tuple[str, dict]]:
     if not isinstance(entries, dict):
         return [("the config", {"use_pickle": True})]  # not the shape torch writes: refuse
     return [(str(k), v) for k, v in entries.items() if isinstance(v, dict)]
+
+
+def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, source: str) -> bytes:
+    try:
+        return zf.read(info)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise LoaderError(
+            f"{source} is damaged: its member {info.filename} cannot be read ({exc}). "
+            "Expected an intact archive as torch wrote it."
+        ) from None
+    except NotImplementedError as exc:  # an unknown compression method
+        raise LoaderError(f"{source}: member {info.filename} cannot be read ({exc}).") from None
 
 
 def _check_declared_sizes(infos: list[zipfile.ZipInfo], source: str) -> None:

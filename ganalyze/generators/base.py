@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 RANGES = ("-1,1", "0,1", "0,255")
 ACCEPTED_SHAPES = "(n, 784), (n, 28, 28) or (n, 1, 28, 28)"
 _DETECT_N = 1000
+_FAR_SHARE = 0.01  # values a whole range outside: more than this share is an error, not a clip
 DEFAULT_TIMEOUT = 600.0
 """Seconds one call of user code (a batch of the generator, of D, an import) may take."""
 _MAX_MESSAGE = 2000
@@ -133,7 +134,7 @@ def call_user(
         err = error(f"{who} was interrupted (KeyboardInterrupt) {doing}; no report was written.")
         err.exit_code = 130
         raise err from None
-    except Exception as exc:
+    except BaseException as exc:  # GeneratorExit and other BaseExceptions too
         desc = describe_exception(exc)
         text = explain(exc, desc) if explain is not None else f"{who} raised {desc} {doing}."
         raise error(text) from exc
@@ -223,6 +224,14 @@ def to_unit_range(x: torch.Tensor, rng: str, what: str = "Generator output") -> 
         x = (x + 1) / 2
     elif rng == "0,255":
         x = x / 255
+    far = int(((x < -1) | (x > 2)).sum())
+    if far > _FAR_SHARE * x.numel():
+        raise InputError(
+            f"{what}: {far} of {x.numel()} values lie more than a whole range outside "
+            f"{rng.replace(',', ' to ')} (min {float(x.min()):.3g}, max {float(x.max()):.3g} "
+            "after scaling to 0-1); clipping them would audit a different generator. Set "
+            "--output-range to the range it really emits, or fix the generator."
+        )
     outside = int(((x < 0) | (x > 1)).sum())
     if outside:
         logger.warning(

@@ -107,10 +107,22 @@ def is_reference_state_dict(obj: Any) -> bool:
     )
 
 
+def _check_chain(state: dict, what: str) -> None:
+    from reference_gan.schema import mlp_chain_error
+
+    problem = mlp_chain_error(state)
+    if problem:
+        raise LoaderError(
+            f"The {what} state_dict does not fit the reference architecture (MLP "
+            f"64-256-256-784): {problem}."
+        )
+
+
 def reference_generator(state: dict) -> nn.Sequential:
     """The study's G with the sizes that the state_dict's shapes imply."""
     from reference_gan.model import make_generator
 
+    _check_chain(state, "generator")
     hidden, latent = state["0.weight"].shape
     image = state["4.weight"].shape[0]
     g = make_generator(latent, hidden, image)
@@ -121,6 +133,7 @@ def reference_generator(state: dict) -> nn.Sequential:
 def reference_discriminator(state: dict) -> nn.Sequential:
     from reference_gan.model import make_discriminator
 
+    _check_chain(state, "discriminator")
     hidden, image = state["0.weight"].shape
     d = make_discriminator(hidden, image)
     _load_strict(d, state, "discriminator")
