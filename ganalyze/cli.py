@@ -244,8 +244,8 @@ _RANGE = click.Choice(["auto", "-1,1", "0,1", "0,255"])
     type=_POSITIVE,
     default=None,
     help="Samples to draw [default: 10,000; every image of a samples file]. An audit needs "
-    "about 14 kB per sample (more with latent_map or a large latent size); runs needing more "
-    "than half the available memory are refused before sampling.",
+    "about 14-18 kB per sample (more with a large latent size); runs needing more than half "
+    "the available memory are refused before sampling.",
 )
 @click.option(
     "--seed", type=_SEED, default=0, show_default=True, help=f"{_SEED_HELP} Seeds the latents."

@@ -162,6 +162,7 @@ def audit(
 # peak RSS minus RSS at the check, reference cache warm, one process, latent size 64:
 #   modes, memorization, distribution:           n = 5,000: 1,047 MB   n = 40,000: 1,505 MB
 #   + dscores, interpolation, training:          n = 2,000: 1,278 MB   n = 10,000: 1,273 MB
+#   latent_map alone:                            n = 2,000:   938 MB   n = 12,000: 1,097 MB
 # so about 13.1 kB per sample (1,505 - 1,047 MB over 35,000 samples, the latents' 512 B
 # included) over a fixed part of about 1.0 GB, 1.3 GB with every analysis: MNIST as float32,
 # cached features and neighbours, C_T's k-means, the interpolation analysis's 10,000 triples.
@@ -169,13 +170,14 @@ def audit(
 # results and search buffers in two spaces, the per-sample tables, float64 copies in the
 # distribution metrics. Latents cost 4 B per coordinate per sample, twice (z and the batch
 # fed to G), and the interpolation analysis holds some 60,000 latents at once. latent_map
-# (not measured with the others) adds its UMAP inputs: the samples beside MNIST test in pixel
-# space (3.1 kB each), their k-NN graph and its symmetrised edges.
+# alone grows by 16.0 kB per sample (the shared part and its UMAP inputs: the samples beside
+# MNIST test in pixel space, 3.1 kB each, their k-NN graph and its symmetrised edges): 3 kB
+# more than the shared part (4 kB below), with a fixed part under the others'.
 # The estimate is linear in n (a sum, where the measured peaks of the small runs are a max), so
 # it errs high for small audits, which stay far below any limit.
 MEMORY_FIXED = 1_300 * 2**20
 MEMORY_PER_SAMPLE = 14_000
-MEMORY_PER_SAMPLE_LATENT_MAP = 8_000
+MEMORY_PER_SAMPLE_LATENT_MAP = 4_000
 MEMORY_LATENT_TRIPLES = 60_000  # latents the interpolation analysis holds at once
 
 
