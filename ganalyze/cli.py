@@ -407,7 +407,7 @@ def classifier() -> None:
     help="Weights file to write.",
 )
 @click.option("--epochs", type=_POSITIVE, default=4, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 @_DATA_DIR
 @click.option("--quiet", is_flag=True)
 @_handle_errors

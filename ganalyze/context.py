@@ -53,7 +53,7 @@ class Context:
     ) -> None:
         self.generator, self.seed, self.progress = generator, int(seed), progress
         if n_samples is None:
-            n_samples = len(generator.images) if generator.images is not None else DEFAULT_N_SAMPLES
+            n_samples = DEFAULT_N_SAMPLES if generator.has_generator else generator.n_images
         self.n_samples = int(n_samples)
         self.data_dir = data_dir
         self._reference = reference

@@ -17,6 +17,14 @@ class InputError(GanalyzeError, ValueError):
     """A value, file or option handed to ganalyze is not what it expects."""
 
 
+class NotEnoughData(InputError):
+    """A statistic needs more points than it was given (samples, members, cells).
+
+    Raised by the maths; the pipeline turns it into a skipped analysis with this message as the
+    reason, and the other analyses run.
+    """
+
+
 class DataError(GanalyzeError):
     """Reference data (MNIST) is missing or unreadable."""
 
@@ -33,6 +41,10 @@ class UnsafeFileError(LoaderError):
 
 class CheckpointError(LoaderError):
     """A checkpoint is unreadable, of an unknown format, or inconsistent with the options."""
+
+
+class TrainingDiverged(GanalyzeError):
+    """Losses or weights became NaN or infinite; the message names the last finite checkpoint."""
 
 
 class TrainingInterrupted(GanalyzeError):

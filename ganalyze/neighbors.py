@@ -672,7 +672,7 @@ class ApproximateIndex:
         if kind == "ivf":
             nlist = max(1, min(m // 39, int(4 * m**0.5)))
             index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
-            index.cp.seed = seed
+            index.cp.seed = seed % 2**31  # FAISS takes a signed 32-bit seed
             index.train(b)
             index.nprobe = max(1, nlist // 16)
         else:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganalyze._guard import check_allocation
+from ganalyze._guard import check_allocation, regular_file
 from ganalyze.analyses import REGISTRY
 from ganalyze.analyses.base import registered
 from ganalyze.classifier.model import WEIGHTS_PATH, file_sha256
@@ -118,8 +118,8 @@ def audit(
     device = check_device(device)
     gen = load_generator(spec, device=device, **load_options)
     members = _read_indices(train_indices) if train_indices is not None else None
-    default = len(gen.images) if gen.images is not None else DEFAULT_N_SAMPLES
-    check_memory(n_samples or default, gen.latent_dim if gen.has_generator else 0, names)
+    default = DEFAULT_N_SAMPLES if gen.has_generator else gen.n_images  # no file is read here
+    check_memory(n_samples or default, (gen.latent_dim or 0) if gen.has_generator else 0, names)
     ctx = Context(
         gen,
         n_samples=n_samples,
@@ -257,13 +257,16 @@ def _parse_digits(value) -> tuple[int, ...] | None:
 
 def _read_indices(value) -> np.ndarray:
     if isinstance(value, str | Path):
-        path = Path(value)
+        path = regular_file(value, "--train-indices")
         try:
             arr = (np.load(path, allow_pickle=False) if path.suffix == ".npy"
                    else np.loadtxt(path, dtype=np.int64, ndmin=1))  # fmt: skip
         except (OSError, ValueError) as exc:
             raise InputError(f"--train-indices {path}: expected a .npy array or a text file "
                              f"of integer MNIST-train indices ({exc}).") from None  # fmt: skip
+        if np.asarray(arr).size == 0:
+            raise InputError(f"--train-indices {path} holds no indices; expected the "
+                             "MNIST-train indices the generator was trained on.")  # fmt: skip
         return np.asarray(arr).ravel()  # the member set checks the values and the dtype
     return np.asarray(value).ravel()
 

@@ -6,16 +6,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ganalyze.errors import InputError
-
-
-class NotEnoughData(InputError):
-    """A statistic needs more points than it was given (samples, members, cells).
-
-    Raised by the maths; the pipeline turns it into a skipped analysis with this message as the
-    reason, and the other analyses run.
-    """
-
+from ganalyze.errors import InputError, NotEnoughData  # noqa: F401 (re-exported)
 
 MORE_SAMPLES = "Audit more samples: a larger --n-samples, or a samples file with more images."
 MORE_MEMBERS = "Give a larger member set with --train-indices."

@@ -23,7 +23,12 @@ from tqdm.auto import tqdm
 
 from ganalyze._io import atomic_path, copy_file, remove_stale_temps, write_text
 from ganalyze.data import load_mnist
-from ganalyze.errors import CheckpointError, GanalyzeError, InputError, TrainingInterrupted
+from ganalyze.errors import (
+    CheckpointError,
+    InputError,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
 from reference_gan.checkpoint import load_checkpoint, save_checkpoint, versions
 from reference_gan.engine import GANStep, epoch_stats
 from reference_gan.model import make_discriminator, make_generator
@@ -39,10 +44,6 @@ RUN_FILES = {
     "checkpoints": r"epoch_\d{4,}(?:_step_\d{5,})?\.pt",
     "samples": r"epoch_\d{4,}\.png",
 }
-
-
-class TrainingDiverged(GanalyzeError):
-    """Losses or weights became NaN or infinite; the message names the last finite checkpoint."""
 
 
 @dataclass
@@ -70,6 +71,8 @@ class TrainConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"{key} must be a positive integer; got {value!r}.")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise InputError(f"seed must be an integer from 0 to 2^32 - 1; got {self.seed!r}.")
         if self.limit is not None and not (1 <= self.limit <= 60000):
             raise InputError(f"limit must be between 1 and 60000 images; got {self.limit}.")
         if not (self.lr > 0 and math.isfinite(self.lr)):

@@ -373,6 +373,11 @@ class Generator:
     def has_generator(self) -> bool:
         return self.fn is not None
 
+    @property
+    def n_images(self) -> int:
+        """How many images a samples source holds (without converting them)."""
+        return 0 if self.images is None else len(self.images)
+
     def prior_sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         if self.latent_dim is None:
             raise InputError(

@@ -9,13 +9,6 @@ from corpus import Case, Env
 from runner import judge, run_api, run_in_process
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # until pyproject.toml registers it under [tool.pytest.ini_options] markers
-    config.addinivalue_line(
-        "markers", "fuzz: the hostile-input suite of tests/fuzz (select with -m fuzz)"
-    )
-
-
 @pytest.fixture
 def make_env(request: pytest.FixtureRequest, tmp_path: Path):
     """An Env for a case; a case that needs MNIST asks for the session's data fixture."""

@@ -1138,7 +1138,9 @@ def _del(path: str) -> Callable[[dict], None]:
 def _checkpoint_cases() -> None:
     both = ("report", "resume")
     for key in _TOP_KEYS:
-        if key != "format":  # without its format tag a dict is a foreign file, handled elsewhere
+        # without its format tag a dict is a foreign file, handled elsewhere; versions are
+        # informational (who wrote the file), not needed to audit or resume
+        if key not in ("format", "versions"):
             # what only training needs (optimizer, RNG, history...) may be absent on report
             needed = key in ("generator", "discriminator", "config", "epoch")
             _ckpt_case(f"missing-{key}", _del(key), both if needed else ("resume",))
