@@ -261,7 +261,7 @@ def _read_indices(value) -> np.ndarray:
         try:
             arr = (np.load(path, allow_pickle=False) if path.suffix == ".npy"
                    else np.loadtxt(path, dtype=np.int64, ndmin=1))  # fmt: skip
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:
             raise InputError(f"--train-indices {path}: expected a .npy array or a text file "
                              f"of integer MNIST-train indices ({exc}).") from None  # fmt: skip
         if np.asarray(arr).size == 0:
