@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ganalyze._io import atomic_path
-from ganalyze.errors import DataError
+from ganalyze.errors import DataError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,23 @@ class MNISTSplit:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    @classmethod
+    def from_arrays(cls, images, labels, train: bool) -> MNISTSplit:
+        """A split of given images (uint8 (n, 28, 28) or (n, 1, 28, 28)) and digit labels
+        (n integers in 0-9): MNIST's stand-in for tests and other reference sets."""
+        which = "train" if train else "test"
+        x, y = np.asarray(images), np.asarray(labels)
+        if x.dtype != np.uint8 or x.ndim not in (3, 4) or x.shape[-2:] != (28, 28) or (
+                x.ndim == 4 and x.shape[1] != 1) or len(x) == 0:  # fmt: skip
+            raise InputError(f"Reference {which} images must be a non-empty uint8 array of shape "
+                             f"(n, 28, 28) or (n, 1, 28, 28); got {x.dtype} {x.shape}. Scale "
+                             "[0, 1] images by 255 and round them to uint8.")  # fmt: skip
+        if y.shape != (len(x),) or y.dtype.kind not in "iu" or y.min() < 0 or y.max() > 9:
+            raise InputError(f"Reference {which} labels must be {len(x)} integers in 0-9 (one "
+                             f"per image); got {y.dtype} {y.shape}.")  # fmt: skip
+        images_t = torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), 28, 28)))
+        return cls(images_t, torch.from_numpy(y.astype(np.int64)), train)
 
     def to_unit(self) -> torch.Tensor:
         """float32 (n, 1, 28, 28) in [0, 1]: ganalyze's canonical image form."""

@@ -18,6 +18,7 @@ from ganalyze.classifier.model import WEIGHTS_PATH, file_sha256
 from ganalyze.context import DEFAULT_N_SAMPLES, Context
 from ganalyze.errors import InputError
 from ganalyze.generators import load_generator
+from ganalyze.reference import ReferenceData
 from ganalyze.report import Report
 from ganalyze.stats import NotEnoughData
 
@@ -56,6 +57,7 @@ def audit(
     nn_index: str = "exact",
     bootstrap: int = 0,
     interp_digits: str | Iterable[int] | None = None,
+    reference: ReferenceData | None = None,
     **load_options,
 ) -> Report:
     """Audit a generator (or a file of samples) and return its :class:`Report`.
@@ -91,6 +93,9 @@ def audit(
     interp_digits
         Digits (e.g. "9,7,1") whose most confident samples anchor the interpolation
         analysis's multi-anchor strip; default 9, 7, 1 (the study's figure).
+    reference
+        The reference data (train and test digits) to compare with, e.g. from
+        :meth:`ReferenceData.from_arrays`; default MNIST from ``data_dir`` (then unused).
     **load_options
         discriminator, weights, latent_dim, prior, output_range, d_input_range, trust_pickle:
         passed to :func:`ganalyze.load_generator`.
@@ -130,6 +135,7 @@ def audit(
         nn_index=nn_index,
         bootstrap=bootstrap,
         interp_digits=digits,
+        reference=reference,
     )
     _ = ctx.samples  # sampling first: the range decision belongs in the header
     available = ctx.available()

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ganalyze._io import atomic_path
 from ganalyze.classifier.model import WEIGHTS_PATH, file_sha256, load_classifier
-from ganalyze.data import cache_dir, load_mnist
+from ganalyze.data import MNISTSplit, cache_dir, load_mnist
 from ganalyze.neighbors import ExactIndex, Neighbors, knn
 
 logger = logging.getLogger(__name__)
@@ -51,9 +51,23 @@ class ReferenceData:
     arrays cached by content hash."""
 
     def __init__(self, data_dir: str | Path | None = None, progress: bool = True) -> None:
-        self.train = load_mnist(True, data_dir)
-        self.test = load_mnist(False, data_dir)
-        self.progress = progress
+        self._set_splits(load_mnist(True, data_dir), load_mnist(False, data_dir), progress)
+
+    @classmethod
+    def from_arrays(
+        cls, train_images, train_labels, test_images, test_labels, *, progress: bool = False
+    ) -> ReferenceData:
+        """Reference data from given uint8 images (n, 28, 28) and digit labels instead of the
+        MNIST files (see :meth:`MNISTSplit.from_arrays`); derived arrays are cached by content
+        like MNIST's. Pass it to :func:`ganalyze.audit` or :class:`Context` as ``reference``."""
+        ref = cls.__new__(cls)
+        ref._set_splits(MNISTSplit.from_arrays(train_images, train_labels, train=True),
+                        MNISTSplit.from_arrays(test_images, test_labels, train=False),
+                        progress)  # fmt: skip
+        return ref
+
+    def _set_splits(self, train: MNISTSplit, test: MNISTSplit, progress: bool) -> None:
+        self.train, self.test, self.progress = train, test, progress
         digest = hashlib.blake2b(digest_size=16)
         for split in (self.train, self.test):
             digest.update(split.images.numpy().tobytes())
