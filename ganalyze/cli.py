@@ -108,6 +108,44 @@ def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
+def _parse_params(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, dict[str, str]]:
+    """--param ANALYSIS.FIELD=VALUE, repeatable (the last of a field wins), as {analysis:
+    {field: text}}; each checked against the analysis's Params."""
+    from ganalyze.pipeline import analysis_params
+
+    parsed: dict[str, dict[str, str]] = {}
+    for item in values:
+        key, eq, value = item.partition("=")
+        analysis, dot, field = key.strip().partition(".")
+        if not (eq and dot and analysis and field):
+            example = "interpolation.digits=9,7,1"
+            message = f"expected ANALYSIS.FIELD=VALUE (e.g. {example}); got {item!r}."
+            raise click.BadParameter(message, ctx, param)
+        parsed.setdefault(analysis, {})[field.strip()] = value
+    try:
+        analysis_params(parsed, [])
+    except InputError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return parsed
+
+
+def _check_params(options: dict[str, Any]) -> None:
+    """--param with its aliases --bootstrap and --interp-digits: a usage error if they clash or
+    a value is bad."""
+    from ganalyze.pipeline import analysis_params
+
+    try:
+        analysis_params(options["params"], [], bootstrap=options["bootstrap"],
+                        interp_digits=options["interp_digits"])  # fmt: skip
+    except InputError as exc:
+        message = str(exc).replace("by params", "by --param")
+        for keyword in ("bootstrap", "interp_digits"):
+            message = message.replace(f"by {keyword}=", f"by --{keyword.replace('_', '-')} ")
+        raise click.UsageError(message) from None
+
+
 _DATA_DIR = click.option(
     "--data-dir",
     type=click.Path(file_okay=False),
@@ -321,20 +359,30 @@ _RANGE = click.Choice(["auto", "-1,1", "0,1", "0,255"])
     help="Neighbour search: exact, or an approximate FAISS index (its recall is reported).",
 )
 @click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="ANALYSIS.FIELD=VALUE",
+    callback=_parse_params,
+    help="Set an analysis's parameter, e.g. interpolation.digits=9,7,1 (repeatable; see "
+    "`ganalyze analyses --params`).",
+)
+@click.option(
     "--bootstrap",
     type=click.IntRange(0, 10_000),
-    default=0,
-    show_default=True,
+    default=None,
     metavar="B",
     help="Bootstrap resamples for 95% intervals of the distribution metrics (0: none). At most "
     "10,000: each costs about 0.1 s at 10,000 samples (10,000 take some 20 minutes), and "
-    "1,000-2,000 already settle a 95% percentile interval.",
+    "1,000-2,000 already settle a 95% percentile interval. Alias of --param "
+    "distribution.bootstrap=B [default: 0].",
 )
 @click.option(
     "--interp-digits",
     default=None,
     metavar="9,7,1",
-    help="Digits whose most confident samples anchor the interpolation strip [default: 9,7,1].",
+    help="Digits whose most confident samples anchor the interpolation strip. Alias of --param "
+    "interpolation.digits=9,7,1 [default: 9,7,1].",
 )
 @click.option(
     "--trust-pickle",
@@ -373,6 +421,7 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
             options[key] = None
     if options["timeout"] is None:  # the loader's default, DEFAULT_TIMEOUT (600 s)
         del options["timeout"]
+    _check_params(options)
     result = audit(spec, progress=not quiet, **options)
     target = Path(out) if out else Path("reports") / default_name(spec)
     index = result.save(target)
@@ -382,15 +431,26 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
 
 
 @main.command("analyses")
-def list_analyses() -> None:
-    """List the registered analyses."""
-    from ganalyze.analyses import REGISTRY
-    from ganalyze.analyses.base import registered
+@click.option(
+    "--params",
+    "show_params",
+    is_flag=True,
+    help="Also list each analysis's parameters (--param ANALYSIS.FIELD=VALUE), their defaults "
+    "and help.",
+)
+def list_analyses(show_params: bool) -> None:
+    """List the registered analyses (built-in, then plugins)."""
+    from ganalyze.analyses import PLUGINS, REGISTRY
+    from ganalyze.analyses.base import format_value, param_specs, registered
 
     for name in registered():
         cls = REGISTRY[name]
         needs = ", ".join(cls.needs)
-        click.echo(f"{name:14s} {cls.title}: {cls.description} [needs: {needs}]")
+        plugin = f" [plugin: {PLUGINS[name]}]" if name in PLUGINS else ""
+        click.echo(f"{name:14s} {cls.title}: {cls.description} [needs: {needs}]{plugin}")
+        for spec in param_specs(cls) if show_params else ():
+            click.echo(f"    {name}.{spec.name}={format_value(spec.default)} ({spec.type_name})"
+                       f"  {spec.help}")  # fmt: skip
 
 
 @main.group()

@@ -48,8 +48,6 @@ class Context:
         reference: ReferenceData | None = None,
         train_indices: np.ndarray | None = None,
         nn_index: str = "exact",
-        bootstrap: int = 0,
-        interp_digits: tuple[int, ...] | None = None,
     ) -> None:
         self.generator, self.seed, self.progress = generator, int(seed), progress
         if n_samples is None:
@@ -61,8 +59,6 @@ class Context:
         if nn_index not in ("exact", "ivf", "hnsw"):
             raise InputError(f"Unknown --nn-index {nn_index!r}; expected exact, ivf or hnsw.")
         self.nn_index = nn_index
-        self.bootstrap = int(bootstrap)
-        self.interp_digits = interp_digits
         self.nn_recall: dict[str, float] = {}
 
     @cached_property

@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ganalyze._guard import check_allocation, regular_file
 from ganalyze.analyses import REGISTRY
-from ganalyze.analyses.base import registered
+from ganalyze.analyses.base import format_value, params_dict, registered, resolve_params
+from ganalyze.analyses.distribution import MAX_BOOTSTRAP  # noqa: F401  (public here too)
 from ganalyze.classifier.model import WEIGHTS_PATH, file_sha256
 from ganalyze.context import DEFAULT_N_SAMPLES, Context
 from ganalyze.errors import InputError
@@ -25,7 +27,6 @@ from ganalyze.stats import NotEnoughData
 logger = logging.getLogger(__name__)
 
 SEED_MAX = 2**32 - 1  # numpy's legacy seeds and scikit-learn's random_state stop here
-MAX_BOOTSTRAP = 10_000
 
 
 def select_analyses(names: str | Iterable[str] | None) -> list[str]:
@@ -39,7 +40,7 @@ def select_analyses(names: str | Iterable[str] | None) -> list[str]:
     if unknown or not names:
         raise InputError(
             f"Unknown analyses {unknown or names}; registered: "
-            f"{', '.join(REGISTRY)} (see `ganalyze analyses`)."
+            f"{', '.join(registered())} (see `ganalyze analyses`)."
         )
     return [n for n in registered() if n in names]
 
@@ -55,7 +56,8 @@ def audit(
     progress: bool = False,
     train_indices=None,
     nn_index: str = "exact",
-    bootstrap: int = 0,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    bootstrap: int | None = None,
     interp_digits: str | Iterable[int] | None = None,
     reference: ReferenceData | None = None,
     **load_options,
@@ -87,12 +89,17 @@ def audit(
     nn_index
         "exact" (default) or an approximate FAISS index, "ivf" or "hnsw", for the samples'
         neighbours in MNIST train; its measured recall is stated in the report.
+    params
+        Options of the analyses, ``{analysis: {field: value}}`` (e.g. ``{"interpolation":
+        {"digits": (9, 7, 1)}}``); a value may be given as text ("9,7,1"). Defaults for the
+        rest; ``ganalyze analyses --params`` lists them. An unknown analysis or field, or a
+        value out of range, is an InputError. The values in effect are in ``meta["params"]``.
     bootstrap
-        Resamples for percentile 95% intervals of the distribution metrics (0: none, at most
-        10,000), seeded by ``seed``.
+        Alias of ``params={"distribution": {"bootstrap": B}}``: resamples for percentile 95%
+        intervals of the distribution metrics (0: none, at most 10,000), seeded by ``seed``.
     interp_digits
-        Digits (e.g. "9,7,1") whose most confident samples anchor the interpolation
-        analysis's multi-anchor strip; default 9, 7, 1 (the study's figure).
+        Alias of ``params={"interpolation": {"digits": ...}}`` (e.g. "9,7,1"): digits whose
+        most confident samples anchor the interpolation strip; default 9, 7, 1.
     reference
         The reference data (train and test digits) to compare with, e.g. from
         :meth:`ReferenceData.from_arrays`; default MNIST from ``data_dir`` (then unused).
@@ -115,11 +122,9 @@ def audit(
         for the machine's memory.
     """
     names = select_analyses(analyses)
-    digits = _parse_digits(interp_digits)
+    chosen = analysis_params(params, names, bootstrap=bootstrap, interp_digits=interp_digits)
     _check_int("n_samples", n_samples, 1, None, "Draw at least one sample (default 10,000).")
     _check_int("seed", seed, 0, SEED_MAX, f"Use a seed from 0 to {SEED_MAX} (2^32 - 1).")
-    _check_int("bootstrap", bootstrap, 0, MAX_BOOTSTRAP, f"Use 0 (no intervals) to "
-               f"{MAX_BOOTSTRAP:,}: 1,000-2,000 resamples settle a 95% interval.")  # fmt: skip
     device = check_device(device)
     gen = load_generator(spec, device=device, **load_options)
     members = _read_indices(train_indices) if train_indices is not None else None
@@ -133,15 +138,16 @@ def audit(
         progress=progress,
         train_indices=members,
         nn_index=nn_index,
-        bootstrap=bootstrap,
-        interp_digits=digits,
         reference=reference,
     )
     _ = ctx.samples  # sampling first: the range decision belongs in the header
     available = ctx.available()
     report = Report(meta=_meta(ctx, names))
+    report.meta["params"] = {name: params_dict(p) for name, p in chosen.items()}
+    report.meta["header"].append(("parameters", _params_text(chosen)))
     for name in names:
         analysis = REGISTRY[name]()
+        analysis.params = chosen[name]
         missing = [(need, available[need]) for need in analysis.needs if available[need]]
         if missing:
             report.skipped.append((name, f"needs {missing[0][0]}: {missing[0][1]}"))
@@ -247,18 +253,35 @@ def check_device(device: str | torch.device) -> str | torch.device:
     return device
 
 
-def _parse_digits(value) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    parts = value.split(",") if isinstance(value, str) else list(value)
-    try:
-        digits = tuple(int(str(p).strip()) for p in parts)
-    except ValueError:
-        digits = ()
-    if len(digits) < 2 or any(not 0 <= d <= 9 for d in digits):
-        raise InputError(f"--interp-digits expects two or more digits 0-9 separated by commas "
-                         f"(e.g. 9,7,1); got {value!r}.")  # fmt: skip
-    return digits
+ALIASES = {"bootstrap": ("distribution", "bootstrap"),
+           "interp_digits": ("interpolation", "digits")}  # fmt: skip
+
+
+def analysis_params(
+    params: Mapping[str, Mapping[str, Any]] | None, names: Iterable[str], **aliases: Any
+) -> dict[str, Any]:
+    """The Params of each analysis of ``names``: ``params`` ({analysis: {field: value}}) and
+    the ``aliases`` not None (bootstrap, interp_digits) over the defaults."""
+    merged = {name: dict(values) if isinstance(values, Mapping) else values
+              for name, values in (params or {}).items()}  # fmt: skip
+    for keyword, value in aliases.items():
+        if value is None:
+            continue
+        analysis, field = ALIASES[keyword]
+        values = merged.setdefault(analysis, {})
+        if isinstance(values, dict) and field in values:
+            raise InputError(f"{analysis}.{field} is set twice: by {keyword}={value!r} and by "
+                             "params; give one of them.")  # fmt: skip
+        if isinstance(values, dict):
+            values[field] = value
+    return resolve_params(merged, names)
+
+
+def _params_text(chosen: dict[str, Any]) -> str:
+    changed = [f"{name}.{field}={format_value(value)}" for name, p in chosen.items()
+               for field, value in params_dict(p).items()
+               if value != params_dict(type(p)())[field]]  # fmt: skip
+    return ", ".join(changed) or "defaults (see `ganalyze analyses --params`)"
 
 
 def _read_indices(value) -> np.ndarray:

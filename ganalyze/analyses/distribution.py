@@ -6,10 +6,12 @@ the samples' features, the reference radii from the cache, and adds bootstrap in
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from matplotlib.figure import Figure
 
-from ganalyze.analyses.base import Analysis, AnalysisResult, metric_adder, register
+from ganalyze.analyses.base import Analysis, AnalysisResult, check_number, metric_adder, register
 from ganalyze.metrics import (
     PRDC,
     classifier_score,
@@ -33,6 +35,7 @@ RESIDUE_WARNING = 1e-6
 PRDC_NAMES = ("precision", "recall", "density", "coverage")
 CS_SPLITS = 10
 MIN_SAMPLES = max(K + 1, CS_SPLITS)  # each sample's Kth other sample; one sample per split
+MAX_BOOTSTRAP = 10_000
 
 
 def bootstrap(
@@ -78,12 +81,24 @@ class Distribution(Analysis):
     )
     order = 40
 
+    @dataclass(frozen=True)
+    class Params:
+        bootstrap: int = field(default=0, metadata={"help": (
+            "Resamples for percentile 95% intervals of fd, vendi and precision/recall/density/"
+            f"coverage, seeded by the audit's seed (0: none; at most {MAX_BOOTSTRAP:,}; each "
+            "costs about 0.1 s at 10,000 samples). Alias: --bootstrap.")})  # fmt: skip
+
+        def __post_init__(self) -> None:
+            check_number("distribution.bootstrap", self.bootstrap, 0, MAX_BOOTSTRAP,
+                         f"Use 0 (no intervals) to {MAX_BOOTSTRAP:,}: 1,000-2,000 resamples "
+                         "settle a 95% interval.")  # fmt: skip
+
     def run(self, ctx) -> AnalysisResult:
         ref, fake = ctx.reference, np.ascontiguousarray(ctx.space(SPACE), np.float32)
         require(len(fake), MIN_SAMPLES, "samples", f"The distribution analysis (precision, recall, "
                 f"density and coverage: each sample's {K}th nearest other sample; the classifier "
                 f"score: {CS_SPLITS} splits)", MORE_SAMPLES)  # fmt: skip
-        res = self.result()
+        res, n_boot = self.result(), self.params.bootstrap
         add = metric_adder(res, n_fake=len(fake), feature_space=SPACE)
         fake_radii = knn_radii(fake, K)
         sets = {"": ("test", ref.test_to_test(SPACE).kth),
@@ -105,8 +120,8 @@ class Distribution(Analysis):
                 res.notes.append(f"Warning: fd{suffix} has a numerical residue of {fd.residue:.1e} "
                                  "(eigenvalues of S_r S_f off the non-negative reals); its "
                                  "trace term keeps their real parts.")  # fmt: skip
-            ci = (bootstrap(real=real, fake=fake, indicators=ind, n_boot=ctx.bootstrap,
-                            seed=ctx.seed) if ctx.bootstrap else {})  # fmt: skip
+            ci = (bootstrap(real=real, fake=fake, indicators=ind, n_boot=n_boot,
+                            seed=ctx.seed) if n_boot else {})  # fmt: skip
             lo_hi = {k: {"ci_low": v[0], "ci_high": v[1]} for k, v in ci.items()}
             n = {"n_real": len(real)}
             add(f"fd{suffix}", fd.value, f"Frechet distance to {against} features",
@@ -155,7 +170,7 @@ class Distribution(Analysis):
                          f"generated samples, {fd.n_real} MNIST test and "
                          f"{found['_train']['fd'].n_real} MNIST train digits. k-NN radii of "
                          f"MNIST from the reference cache. Bootstrap: "
-                         f"{ctx.bootstrap or 'off'} resamples (--bootstrap).")  # fmt: skip
+                         f"{n_boot or 'off'} resamples (--bootstrap).")  # fmt: skip
         res.arrays["fake"], res.arrays["test"] = fake, test
         return res
 

@@ -10,14 +10,25 @@ morph without any generator looks like.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
+from ganalyze.analyses.base import (
+    Analysis,
+    AnalysisResult,
+    Flag,
+    check_number,
+    metric_adder,
+    register,
+)
+from ganalyze.errors import InputError
 from ganalyze.reference import classify
 
 N_PATHS, N_STEPS = 64, 64
+MIN_PATHS = 8  # the strips figure shows eight paths
+MAX_FRAMES = 65_536  # paths x frames images per interpolation, held at once
 PPL_TRIPLES, PPL_EPS = 10_000, 1e-4
 BASELINE_FACTOR = 2.0
 DEFAULT_DIGITS = (9, 7, 1)
@@ -102,19 +113,48 @@ class Interpolation(Analysis):
     needs = ("samples", "generator")
     order = 50
 
+    @dataclass(frozen=True)
+    class Params:
+        digits: tuple[int, ...] = field(default=DEFAULT_DIGITS, metadata={"help": (
+            "Digits whose most confident samples anchor the multi-anchor strip, in order "
+            "(two or more of 0-9). Alias: --interp-digits.")})  # fmt: skip
+        pairs: int = field(default=N_PATHS, metadata={"help": (
+            "Random latent pairs walked (and MNIST test pairs blended for the baseline), "
+            f"at least {MIN_PATHS}.")})  # fmt: skip
+        frames: int = field(default=N_STEPS, metadata={"help": (
+            "Frames per walk, both ends included (at least 3); pairs x frames at most "
+            f"{MAX_FRAMES:,}.")})  # fmt: skip
+
+        def __post_init__(self) -> None:
+            digits = self.digits
+            if (not isinstance(digits, tuple) or len(digits) < 2
+                    or any(isinstance(d, bool) or not isinstance(d, int | np.integer)
+                           or not 0 <= d <= 9 for d in digits)):  # fmt: skip
+                raise InputError(f"interpolation.digits expects two or more digits 0-9 "
+                                 f"separated by commas (e.g. 9,7,1); got {digits!r}.")  # fmt: skip
+            object.__setattr__(self, "digits", tuple(int(d) for d in digits))
+            check_number("interpolation.pairs", self.pairs, MIN_PATHS, MAX_FRAMES // 3)
+            check_number("interpolation.frames", self.frames, 3, MAX_FRAMES // MIN_PATHS)
+            if self.pairs * self.frames > MAX_FRAMES:
+                raise InputError(f"interpolation.pairs x interpolation.frames must be at most "
+                                 f"{MAX_FRAMES:,}; got {self.pairs} x {self.frames} = "
+                                 f"{self.pairs * self.frames:,}. Use fewer pairs or "
+                                 "frames.")  # fmt: skip
+
     def run(self, ctx) -> AnalysisResult:
         res, gen = self.result(), torch.Generator().manual_seed(ctx.seed + 10)
-        z0, z1 = ctx.generator.prior_sample(N_PATHS, gen), ctx.generator.prior_sample(N_PATHS, gen)
-        t = torch.linspace(0, 1, N_STEPS)
-        add = metric_adder(res, n_fake=N_PATHS)
+        paths, steps = self.params.pairs, self.params.frames
+        z0, z1 = ctx.generator.prior_sample(paths, gen), ctx.generator.prior_sample(paths, gen)
+        t = torch.linspace(0, 1, steps)
+        add = metric_adder(res, n_fake=paths)
         d = ctx.discriminator
         for sfx, interp in (("", lerp), ("_slerp", slerp)):
             z = interp(z0[:, None], z1[:, None], t[None, :, None]).reshape(-1, z0.shape[1])
             images = ctx.generator.generate(z)
             labels, feats = ctx.labels_and_features(images)
-            labels = labels.reshape(N_PATHS, N_STEPS)
-            frames = {"pixel": images.reshape(N_PATHS, N_STEPS, -1).numpy(),
-                      "mnist_cnn": feats.reshape(N_PATHS, N_STEPS, -1)}  # fmt: skip
+            labels = labels.reshape(paths, steps)
+            frames = {"pixel": images.reshape(paths, steps, -1).numpy(),
+                      "mnist_cnn": feats.reshape(paths, steps, -1)}  # fmt: skip
             res.arrays[f"images{sfx}"], res.arrays[f"labels{sfx}"] = images, labels
             lengths = self._ppl(ctx, interp)
             for space in SPACES:
@@ -141,15 +181,15 @@ class Interpolation(Analysis):
             add(f"n_static_paths{sfx}", static, "paths whose image never changes (left out of "
                 "jump_ratio and path_efficiency)", higher_is_better=False)  # fmt: skip
             if d is not None:
-                scores = d.scores(images).numpy().astype(np.float64).reshape(N_PATHS, N_STEPS)
+                scores = d.scores(images).numpy().astype(np.float64).reshape(paths, steps)
                 curve = scores.mean(0)
                 res.arrays[f"d_curve{sfx}"] = curve
                 add(f"d_path_mean{sfx}", scores.mean(), "mean D score along the paths")
                 add(f"d_path_dip{sfx}", (curve[0] + curve[-1]) / 2 - curve.min(), "mean D at "
                     "the endpoints minus the minimum of the mean-D curve along t (0: no dip)",
                     higher_is_better=False)  # fmt: skip
-        self._baseline(ctx, res, t)
-        res.arrays["anchors"] = _anchor_strip(ctx, res)
+        self._baseline(ctx, res, t, paths)
+        res.arrays["anchors"] = _anchor_strip(ctx, res, self.params.digits)
         return res
 
     @staticmethod
@@ -166,17 +206,17 @@ class Interpolation(Analysis):
                 "mnist_cnn": ppl_from_points(a=feats[0], b=feats[1])}  # fmt: skip
 
     @staticmethod
-    def _baseline(ctx, res: AnalysisResult, t: torch.Tensor) -> None:
+    def _baseline(ctx, res: AnalysisResult, t: torch.Tensor, paths: int) -> None:
         test = ctx.reference.test_images
-        pairs = np.random.default_rng(ctx.seed).choice(len(test), (N_PATHS, 2))
+        pairs = np.random.default_rng(ctx.seed).choice(len(test), (paths, 2))
         x0, x1 = test[pairs[:, 0]][:, None], test[pairs[:, 1]][:, None]
         w = t[None, :, None, None, None]
         blends = ((1 - w) * x0 + w * x1).reshape(-1, 1, 28, 28)
-        stats = label_path_stats(labels=ctx.labels_of(blends).reshape(N_PATHS, N_STEPS))
-        add = metric_adder(res, n_real=N_PATHS)
+        stats = label_path_stats(labels=ctx.labels_of(blends).reshape(paths, len(t)))
+        add = metric_adder(res, n_real=paths)
         for name, value in stats.items():
             add(f"{name}_baseline", value, f"{_LABEL_TEXT[name]}, for pixel blends of "
-                f"{N_PATHS} seeded MNIST test digit pairs")  # fmt: skip
+                f"{paths} seeded MNIST test digit pairs")  # fmt: skip
         res.rules.append(f"Flagged when excess_label_changes or off_manifold_rate (linear or "
                          f"slerp) exceeds {BASELINE_FACTOR:g}x its _baseline value.")  # fmt: skip
         for name in ("excess_label_changes", "off_manifold_rate"):
@@ -202,9 +242,8 @@ _LABEL_TEXT = {
 }
 
 
-def _anchor_strip(ctx, res: AnalysisResult, frames: int = 10) -> dict:
-    """A path through the most confident sample of each of ``ctx.interp_digits`` in turn."""
-    digits = tuple(getattr(ctx, "interp_digits", None) or DEFAULT_DIGITS)
+def _anchor_strip(ctx, res: AnalysisResult, digits: tuple[int, ...], frames: int = 10) -> dict:
+    """A path through the most confident sample of each of ``digits`` in turn."""
     labels, conf = ctx.sample_labels, ctx.probs.max(1)
     anchors, missing = [], []
     for digit in digits:

@@ -10,18 +10,27 @@ own test baseline, and verdicts use these digit-adjusted values.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from scipy.stats import mannwhitneyu
 
-from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
+from ganalyze.analyses.base import (
+    Analysis,
+    AnalysisResult,
+    Flag,
+    check_number,
+    metric_adder,
+    register,
+)
 from ganalyze.errors import InputError
 from ganalyze.stats import MORE_MEMBERS, MORE_SAMPLES, NotEnoughData, require, wilson_interval
 
 COPY_PERCENTILE = 1.0
 MIN_DIGIT_SAMPLES = 10
-COPY_FLAG = 0.02  # twice the held-out rate
+COPY_FLAG_FACTOR = 2.0  # flag above twice the held-out rate (0.02 at the 1st percentile)
 CT_FLAG = -3.0
 CT_CELLS = 50
 CT_MIN_FAKE = 20
@@ -150,6 +159,22 @@ class Memorization(Analysis):
     needs = ("samples",)
     order = 20
 
+    @dataclass(frozen=True)
+    class Params:
+        copy_percentile: float = field(default=COPY_PERCENTILE, metadata={"help": (
+            "A sample is a copy when nearer to its nearest member than this percentile of "
+            "MNIST test's distances (overall and per digit), 0.1 to 50; copy_rate flags above "
+            f"{COPY_FLAG_FACTOR:g}x this held-out rate.")})  # fmt: skip
+
+        ct_cells: int = field(default=CT_CELLS, metadata={"help": (
+            "k-means cells of the data-copying test C_T (2 to 1,000); with few cells the test "
+            "confuses mode imbalance with copying.")})  # fmt: skip
+
+        def __post_init__(self) -> None:
+            check_number("memorization.copy_percentile", self.copy_percentile, 0.1, 50,
+                         integer=False)  # fmt: skip
+            check_number("memorization.ct_cells", self.ct_cells, 2, 1000)
+
     def run(self, ctx) -> AnalysisResult:
         res = self.result()
         members, source = ctx.members
@@ -168,8 +193,9 @@ class Memorization(Analysis):
             radius[members if members is not None else slice(None)] = own.kth
             kw = {"fake_pred": fake_pred, "real_pred": real_pred}
             ratios = distance_ratios(fake_dist=fake.kth, real_dist=real.kth, **kw)
-            copies = copy_rates(fake_dist=fake.kth, real_dist=real.kth, **kw)
-            self._distance_metrics(add, ratios, copies, n)
+            copies = copy_rates(fake_dist=fake.kth, real_dist=real.kth, **kw,
+                                percentile=self.params.copy_percentile)  # fmt: skip
+            self._distance_metrics(add, ratios, copies, n, self.params.copy_percentile)
             add("authenticity", authenticity(dist=fake.kth, neighbor=fake.indices[:, 0],
                 train_radius=radius), "share of samples farther from their nearest training "
                 "image than that image is from its own nearest training neighbour",
@@ -184,14 +210,15 @@ class Memorization(Analysis):
         train_feats = ref.features("train") if members is None else ref.features("train")[members]
         try:
             ct, cells = ct_statistic(train=train_feats, fake=ctx.features,
-                                     real=ref.features("test"))  # fmt: skip
+                                     real=ref.features("test"),
+                                     n_cells=self.params.ct_cells)  # fmt: skip
         except NotEnoughData as exc:
             ct, cells = np.nan, pd.DataFrame(columns=["cell", "n_fake", "n_real", "weight", "z_u"])
             res.notes.append(f"ct_statistic not computed (NaN): {exc}")
         metric_adder(res, feature_space="mnist_cnn", n_fake=n, n_real=m)(
             "ct_statistic",
             ct,
-            f"data-copying test C_T (Meehan et al. 2020, {CT_CELLS} k-means "
+            f"data-copying test C_T (Meehan et al. 2020, {self.params.ct_cells} k-means "
             "cells): negative means copying, positive underfitting",
             target=0.0,
         )
@@ -200,11 +227,12 @@ class Memorization(Analysis):
         res.arrays["images"] = ctx.images[:, 0].numpy()
         res.arrays["train_images"] = ref.train_images[:, 0].numpy()
         res.notes.append(f"Member set: {source}.")
-        self._flags(res)
+        res.arrays["copy_percentile"] = self.params.copy_percentile
+        self._flags(res, self.params.copy_percentile)
         return res
 
     @staticmethod
-    def _distance_metrics(add, ratios: dict, copies: dict, n: int) -> None:
+    def _distance_metrics(add, ratios: dict, copies: dict, n: int, percentile: float) -> None:
         add(
             "nn_dist_median",
             ratios["nn_dist_median"],
@@ -232,8 +260,9 @@ class Memorization(Analysis):
         add(
             "copy_rate",
             copies["copy_rate"],
-            "share of samples nearer to a training image than "
-            "the 1st percentile of test-to-train distances (MNIST test: 0.01)",
+            "share of samples nearer to a training image than the "
+            f"{_ordinal(percentile)} percentile of test-to-train distances (MNIST test: "
+            f"{percentile / 100:g})",
             higher_is_better=False,
             ci_low=lo,
             ci_high=hi,
@@ -251,20 +280,23 @@ class Memorization(Analysis):
         )
 
     @staticmethod
-    def _flags(res: AnalysisResult) -> None:
+    def _flags(res: AnalysisResult, percentile: float) -> None:
+        held_out = percentile / 100
+        limit = COPY_FLAG_FACTOR * held_out
         res.rules = [
-            f"Flagged when the Wilson 95% lower bound of copy_rate_adjusted exceeds {COPY_FLAG} "
-            "(twice the held-out rate) in either space, or ct_statistic is below "
+            f"Flagged when the Wilson 95% lower bound of copy_rate_adjusted exceeds {limit:g} "
+            f"({COPY_FLAG_FACTOR:g}x the held-out rate) in either space, or ct_statistic is below "
             f"{CT_FLAG:g}.",
             f"Per-digit statistics drop digits with fewer than {MIN_DIGIT_SAMPLES} samples.",
         ]
         for space in SPACES:
             m = res.metric("copy_rate_adjusted", space)
-            if m.ci_low > COPY_FLAG:
+            if m.ci_low > limit:
                 res.flags.append(Flag(
                     f"Samples copy training digits: copy_rate_adjusted = {m.value:.3f} in {space} "
-                    f"space (95% CI {m.ci_low:.3f}-{m.ci_high:.3f}), against 0.01 for new digits.",
-                    f"lower bound of copy_rate_adjusted > {COPY_FLAG}", [m.name]))  # fmt: skip
+                    f"space (95% CI {m.ci_low:.3f}-{m.ci_high:.3f}), against {held_out:g} for new "
+                    "digits.", f"lower bound of copy_rate_adjusted > {limit:g}",
+                    [m.name]))  # fmt: skip
         m = res.metric("ct_statistic", "mnist_cnn")
         if m.value < CT_FLAG:
             res.flags.append(
@@ -315,7 +347,8 @@ def plot_distances(res: AnalysisResult) -> Figure:
         bins = np.linspace(0, max(fake.max(), real.max()), 60)
         ax.hist(real, bins=bins, alpha=0.6, density=True, label="MNIST test", color="0.5")
         ax.hist(fake, bins=bins, alpha=0.6, density=True, label="generated", color="tab:blue")
-        ax.axvline(threshold, color="tab:red", lw=1, label="1st percentile (test)")
+        percentile = _ordinal(res.arrays.get("copy_percentile", COPY_PERCENTILE))
+        ax.axvline(threshold, color="tab:red", lw=1, label=f"{percentile} percentile (test)")
         ax.set(xlabel=f"distance to nearest training image ({space})", ylabel="density")
         ax.legend(frameon=False, fontsize="small")
     return fig
@@ -331,3 +364,11 @@ def plot_copy_by_digit(res: AnalysisResult) -> Figure:
     ax.set(xticks=range(10), xlabel="predicted digit", ylabel="copy rate (pixel)")
     ax.legend(frameon=False, fontsize="small")
     return fig
+
+
+def _ordinal(p: float) -> str:
+    """1st, 2nd, 3rd, 11th, 0.5th."""
+    if p != int(p):
+        return f"{p:g}th"
+    n = int(p)
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"

@@ -96,8 +96,7 @@ def test_analysis_on_a_step_generator(reference) -> None:
 
     gen = Generator(kind="planted", spec="step", fn=fn, latent_dim=64, output_range="0,1")
     ctx = Context(gen, n_samples=300, seed=0, reference=reference, progress=False)
-    ctx.interp_digits = (1, 7)
-    res = Interpolation().run(ctx)
+    res = Interpolation(Interpolation.Params(digits=(1, 7))).run(ctx)
     jump = res.metric("jump_ratio", "pixel").value
     assert jump == pytest.approx(63.0)
     assert 0 < res.metric("label_changes").value <= 1
