@@ -18,7 +18,9 @@ process during the search, less its size before.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -80,8 +82,11 @@ def main() -> None:
 
     import faiss
 
-    from ganalyze.neighbors import brute_force_knn, knn
+    from ganalyze.neighbors import knn
     from ganalyze.reference import ReferenceData
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from brute_force import brute_force_knn  # the tests' float64 reference
 
     ref = ReferenceData(progress=False)
     base, queries = ref.space("train", "pixel"), ref.space("test", "pixel")[: args.n]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from brute_force import brute_force_knn
 
 from ganalyze.errors import InputError
-from ganalyze.neighbors import ExactIndex, brute_force_knn, knn
+from ganalyze.neighbors import ExactIndex, knn
+from ganalyze.neighbors.exact import ExactSearch
 
 
 def _assert_same(ours, ref) -> None:
@@ -64,7 +66,7 @@ def test_real_mnist(reference) -> None:
 def test_bounded_search_beyond_its_first_candidates(reference, monkeypatch, patch) -> None:
     # every path of the bounded search, on MNIST digits, a duplicate and noise rows (whose
     # bound is loose)
-    import ganalyze.neighbors as nb
+    import ganalyze.neighbors.exact as nb
 
     for name, value in patch.items():
         monkeypatch.setattr(nb, name, value)
@@ -81,9 +83,9 @@ def test_bounded_search_beyond_its_first_candidates(reference, monkeypatch, patc
     assert ours.indices[120].tolist()[:2] == [17, 4000]
     noise = rng.random((600, 784), dtype=np.float32)  # unlike the base: pruning switches off
     monkeypatch.setattr(nb, "_OPEN_SHARE", 0.25)
-    index = ExactIndex(base, bound=True)
-    _assert_same(index.search(noise, 2), brute_force_knn(queries=noise, base=base, k=2))
-    assert not index._pruning
+    search = ExactSearch(ExactIndex(base, bound=True), 2)
+    _assert_same(search.run(noise), brute_force_knn(queries=noise, base=base, k=2))
+    assert not search.pruning
     self_nn = knn(queries=base[:300], base=ExactIndex(base[:300], bound=True), k=2,
                   exclude_self=True)  # fmt: skip
     assert not (self_nn.indices == np.arange(300)[:, None]).any()
@@ -148,13 +150,13 @@ def test_pairs_within_equals_a_brute_force_with_strict_radii() -> None:
 @pytest.mark.parametrize("n, m", [(1100, 5000), (7, 100), (600, 2048)])
 def test_products_above_finds_every_product_over_the_limit(n, m) -> None:
     # tiles of 512 rows x 2,048 columns sifted in chunks of 128: partial tiles and chunks too
-    from ganalyze.neighbors import _products_above
+    from ganalyze.neighbors.scan import products_above
 
     rng = np.random.default_rng(9)
     a = rng.standard_normal((n, 20)).astype(np.float32)
     cols = rng.standard_normal((20, m)).astype(np.float32)
     limit = 9.0  # about 2% of the products
-    i, j = _products_above(a, cols, limit)
+    i, j = products_above(a, cols, limit)
     expected = set(zip(*np.nonzero(a @ cols > limit), strict=True))
     found = list(zip(i.tolist(), j.tolist(), strict=True))
     assert len(found) == len(set(found)) and set(found) == expected and len(expected) > n * m // 200
@@ -198,8 +200,8 @@ def test_bound_state_round_trip_and_the_reference_cache(reference) -> None:
     restored = ExactIndex(base, state={k: v.copy() for k, v in state.items()})
     ref = brute_force_knn(queries=queries, base=base, k=3)
     _assert_same(restored.search(queries, 3), ref)
-    np.testing.assert_array_equal(restored._pilot.quantizer.reconstruct_n(0, restored._pilot.nlist),
-                                  state["centroids"])  # fmt: skip
+    pilot = restored.lower_bound.pilot
+    np.testing.assert_array_equal(pilot.quantizer.reconstruct_n(0, pilot.nlist), state["centroids"])
     with pytest.raises(ValueError, match="does not fit"):
         ExactIndex(base[:5000], state=state)
     # MNIST train's fitted bound is stored once and read back, the same search
@@ -207,7 +209,9 @@ def test_bound_state_round_trip_and_the_reference_cache(reference) -> None:
     stored = sorted(p.name for p in reference.folder.glob("train_pixel_bound_*.npy"))
     assert len(stored) == len(ExactIndex.STATE)
     again = reference.train_index("pixel")
-    np.testing.assert_array_equal(again._base_emb.numpy(), first._base_emb.numpy())
+    np.testing.assert_array_equal(
+        again.lower_bound.base_emb.numpy(), first.lower_bound.base_emb.numpy()
+    )
     probe = reference.space("test", "pixel")[:40]
     np.testing.assert_array_equal(again.search(probe, 2).indices, first.search(probe, 2).indices)
 
@@ -219,7 +223,48 @@ def test_a_damaged_stored_bound_is_rebuilt(reference, caplog) -> None:
     with caplog.at_level("WARNING"):
         index = reference.train_index("pixel")
     assert "rebuilding the cached pixel index" in caplog.text
-    assert np.load(path).shape == (60000, index._scan_dims + 1)  # stored afresh
+    assert np.load(path).shape == (60000, index.lower_bound.scan_dims + 1)  # stored afresh
     probe = reference.space("test", "pixel")[:30]
     base = reference.space("train", "pixel")
     _assert_same(index.search(probe, 1), brute_force_knn(queries=probe, base=base, k=1))
+
+
+def test_two_searches_at_once_on_one_index_give_the_single_threaded_answers(monkeypatch) -> None:
+    # a search's state is its own: queries unlike the base (pruning switches off for the rest
+    # of their search) in one thread change neither another thread's bounded search on the
+    # same index nor its answers
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    import ganalyze.neighbors.exact as nb
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    monkeypatch.setattr(nb, "_QUERY_BLOCK", 100)  # several blocks a search: the state matters
+    rng = np.random.default_rng(7)
+    mix = rng.normal(size=(16, 300))
+    base = rng.normal(size=(6000, 16)) @ mix + 3 * rng.normal(size=(6000, 300))
+    base = base.astype(np.float32)
+    near = base[:500] + rng.normal(0, 0.01, (500, 300)).astype(np.float32)
+    noise = rng.normal(0, 4, (500, 300)).astype(np.float32)  # the bound is loose for these
+    index = ExactIndex(base, bound=True)
+
+    def search(queries: np.ndarray):
+        one = ExactSearch(index, 3)
+        return one.run(queries), one.pruning
+
+    blas = blas_threads()
+    alone = [search(near), search(noise)]
+    assert [pruning for _, pruning in alone] == [True, False]  # both paths, one each
+    _assert_same(alone[0][0], brute_force_knn(queries=near, base=base, k=3))
+    _assert_same(alone[1][0], brute_force_knn(queries=noise, base=base, k=3))
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(4):
+            together = list(pool.map(search, [near, noise]))
+            for (ours, pruning), (ref, ref_pruning) in zip(together, alone, strict=True):
+                np.testing.assert_array_equal(ours.indices, ref.indices)
+                np.testing.assert_array_equal(ours.distances, ref.distances)
+                assert pruning == ref_pruning
+    assert blas_threads() == blas  # the scans' one-BLAS-thread limit ends with the last scan
