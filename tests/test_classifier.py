@@ -74,4 +74,10 @@ def test_classifier_training_runs_and_learns(mnist_dir, tmp_path) -> None:
         tmp_path / "cnn.pt", epochs=1, data_dir=mnist_dir, quiet=True, limit=3000
     )
     assert record["test_accuracy"] > 0.5  # chance is 0.1; the shipped run reaches 0.994
-    assert load_classifier(tmp_path / "cnn.pt") is not None
+    from ganalyze.data import load_mnist
+
+    test = load_mnist(False, mnist_dir)
+    x, y = test.to_unit()[:1000], test.labels.numpy()[:1000]
+    probs, _ = classify(x, model=load_classifier(tmp_path / "cnn.pt"))
+    assert (probs.argmax(1) == y).mean() > 0.5  # the file holds the trained weights
+    assert not np.allclose(probs, classify(x)[0], atol=1e-3)  # not the bundled ones

@@ -70,7 +70,8 @@ def test_tiny_n_skips_distribution_and_runs_the_rest(samples_dir, name, n_sample
     assert skipped["distribution"].startswith("The distribution analysis (precision, recall, ")
     assert f"needs at least 10 samples; got {n}. Audit more samples" in skipped["distribution"]
     modes, memo = _values(report, "modes"), _values(report, "memorization")
-    assert modes[("unrecognizable_rate", "")] >= 0 and len(modes) == 18
+    assert modes[("unrecognizable_rate", "")] == 0 and len(modes) == 18  # MNIST test digits
+    assert sum(modes[(f"share_{d}", "")] for d in range(10)) == pytest.approx(1)
     assert not math.isnan(memo[("copy_rate", "pixel")])
     assert math.isnan(memo[("ct_statistic", "mnist_cnn")])
     notes = report.result("memorization").notes

@@ -103,7 +103,10 @@ def test_analysis_on_a_step_generator(reference) -> None:
     assert res.metric("excess_label_changes").value == 0
     assert res.metric("off_manifold_rate").value == 0
     assert res.metric("n_static_paths").value > 0
-    assert res.metric("ppl", "pixel").value >= 0
+    # flat on both sides of the step: the rare triple that straddles it lies above the 99th
+    # percentile that PPL trims, so the path length is exactly zero
+    assert res.metric("ppl", "pixel").value == 0
+    assert res.metric("ppl_slerp", "pixel").value == 0
     # blending two real digits passes through non-digits: the baseline is not zero
     assert res.metric("off_manifold_rate_baseline").value > 0
     assert not res.flags
