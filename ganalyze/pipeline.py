@@ -14,7 +14,7 @@ import torch
 
 from ganalyze._guard import check_allocation, regular_file
 from ganalyze.analyses import REGISTRY
-from ganalyze.analyses.base import format_value, params_dict, registered, resolve_params
+from ganalyze.analyses.base import params_dict, registered, resolve_params
 from ganalyze.analyses.distribution import MAX_BOOTSTRAP  # noqa: F401  (public here too)
 from ganalyze.classifier.model import WEIGHTS_PATH, file_sha256
 from ganalyze.context import DEFAULT_N_SAMPLES, Context
@@ -142,9 +142,7 @@ def audit(
     )
     _ = ctx.samples  # sampling first: the range decision belongs in the header
     available = ctx.available()
-    report = Report(meta=_meta(ctx, names))
-    report.meta["params"] = {name: params_dict(p) for name, p in chosen.items()}
-    report.meta["header"].append(("parameters", _params_text(chosen)))
+    report = Report(meta=_meta(ctx, names, chosen))
     for name in names:
         analysis = REGISTRY[name]()
         analysis.params = chosen[name]
@@ -159,14 +157,8 @@ def audit(
             logger.warning("skipping %s: %s", name, exc)
             report.skipped.append((name, str(exc)))
             continue
-        result.figures = analysis.plot(result)
-        report.results.append(result)
-    recall = ", ".join(f"{s} {v:.3f}" for s, v in ctx.nn_recall.items())
-    report.meta["nn_index"] = {"kind": nn_index, "recall_at_1": dict(ctx.nn_recall)}
-    report.meta["header"].append(
-        ("neighbour search", "exact" if nn_index == "exact" else
-         f"approximate ({nn_index}): recall@1 on 500 samples {recall or 'not used'}")
-    )  # fmt: skip
+        report.results.append(result)  # its figures are drawn when the report is saved
+    report.meta.update(_facts(ctx))
     return report
 
 
@@ -277,11 +269,12 @@ def analysis_params(
     return resolve_params(merged, names)
 
 
-def _params_text(chosen: dict[str, Any]) -> str:
-    changed = [f"{name}.{field}={format_value(value)}" for name, p in chosen.items()
-               for field, value in params_dict(p).items()
-               if value != params_dict(type(p)())[field]]  # fmt: skip
-    return ", ".join(changed) or "defaults (see `ganalyze analyses --params`)"
+def _params_changed(chosen: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The parameters set to other values than their defaults, {analysis: {field: value}}."""
+    changed = {name: {field: value for field, value in params_dict(p).items()
+                      if value != params_dict(type(p)())[field]}
+               for name, p in chosen.items()}  # fmt: skip
+    return {name: fields for name, fields in changed.items() if fields}
 
 
 def _read_indices(value) -> np.ndarray:
@@ -300,7 +293,8 @@ def _read_indices(value) -> np.ndarray:
     return np.asarray(value).ravel()
 
 
-def _meta(ctx: Context, names: list[str]) -> dict:
+def _meta(ctx: Context, names: list[str], chosen: dict[str, Any]) -> dict:
+    """What is audited and how, as plain values (the report's header is rendered from them)."""
     from ganalyze import __version__
 
     gen = ctx.generator
@@ -309,6 +303,7 @@ def _meta(ctx: Context, names: list[str]) -> dict:
         "spec": gen.spec,
         "kind": gen.kind,
         "sha256": gen.info.get("sha256"),
+        "has_generator": gen.has_generator,
         "latent_dim": gen.latent_dim,
         "prior": gen.prior if gen.has_generator else None,
         "n_samples": len(ctx.images),
@@ -323,6 +318,7 @@ def _meta(ctx: Context, names: list[str]) -> dict:
             "input_shape": list(d.input_shape or ()),
             "output": d.output,
         },
+        "member_set": ctx.members[1],
         "analyses": names,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "classifier_sha256": file_sha256(WEIGHTS_PATH),
@@ -331,36 +327,19 @@ def _meta(ctx: Context, names: list[str]) -> dict:
             "torch": str(torch.__version__),
             "python": platform.python_version(),
         },
+        "params": {name: params_dict(p) for name, p in chosen.items()},
+        "params_changed": _params_changed(chosen),
     }
     if "epoch" in gen.info:
         meta["checkpoint_epoch"] = gen.info["epoch"]
-    rng = {"-1,1": "[-1, 1]", "0,1": "[0, 1]", "0,255": "0-255"}
-    header = [
-        ("kind", gen.kind.replace("_", " ")),
-        ("file sha256", meta["sha256"] or "–"),
-        (
-            "latent size / prior",
-            f"{gen.latent_dim} / {meta['prior']}" if gen.has_generator else "– (samples file)",
-        ),
-        ("samples", f"{meta['n_samples']} (seed {ctx.seed})"),
-        (
-            "output range",
-            f"{rng.get(gen.output_range, gen.output_range)} "
-            f"({gen.range_source}), native shape {tuple(gen.native_shape or ())}",
-        ),
-        (
-            "discriminator",
-            "none"
-            if d is None
-            else f"input {rng.get(d.input_range)}, shape "
-            f"{tuple(d.input_shape or ())}, output {d.output or 'auto'}",
-        ),
-        ("member set", ctx.members[1]),
-        ("analyses", ", ".join(names)),
-        ("date (UTC)", meta["date"]),
-        ("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items())),
-    ]
-    if "checkpoint_epoch" in meta:
-        header.insert(1, ("checkpoint epoch", str(meta["checkpoint_epoch"])))
-    meta["header"] = header
     return meta
+
+
+RECALL_QUERIES = 500  # samples on which an approximate index's recall@1 is measured
+
+
+def _facts(ctx: Context) -> dict:
+    """What the audit measured while the analyses ran: the neighbour search and, for an
+    approximate index, its recall@1 per space (measured when a space is first searched)."""
+    return {"nn_index": {"kind": ctx.nn_index, "recall_at_1": dict(ctx.nn_recall),
+                         "recall_queries": RECALL_QUERIES}}  # fmt: skip

@@ -36,7 +36,7 @@ def _result(name: str, figures: int, tables: int) -> AnalysisResult:
 def _report(*names: str, spec: str = "runs/a/latest.pt") -> Report:
     meta = {
         "spec": spec,
-        "header": [("kind", "synthetic")],
+        "kind": "synthetic",
         "versions": {"ganalyze": "test"},
         "n_samples": 2,
         "seed": 0,

@@ -113,7 +113,7 @@ def test_report_files_agree(smoke) -> None:
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["n_samples"] == N_SAMPLES and meta["seed"] == SEED
     assert meta["analyses"] == registered()
-    header = dict(report.meta["header"])
+    header = dict(report.header)
     assert header["member set"].startswith(f"{N_MEMBERS} MNIST training images")
 
 

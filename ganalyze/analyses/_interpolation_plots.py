@@ -1,4 +1,9 @@
-"""Figures of the interpolation analysis (drawing only: every number comes from the result)."""
+"""Figures of the interpolation analysis (drawing only: every number and every frame shown
+comes from the result's arrays).
+
+Each takes the result and ``ax=None``: the axes to draw into (a sequence of them for a figure
+of several panels), or None for a new Figure; each returns the Figure.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,9 @@ from matplotlib.figure import Figure
 from ganalyze.analyses.base import AnalysisResult
 
 JUMP = 3.0  # a step larger than this many times its path's mean step is marked
-
-
-def figures(res: AnalysisResult) -> dict[str, Figure]:
-    figs = {"strips": plot_strips(res), "steps": plot_steps(res), "extremes": plot_extremes(res)}
-    if res.arrays.get("anchors"):
-        figs["anchors"] = plot_anchors(res)
-    if "d_curve" in res.arrays:
-        figs["d_path"] = plot_d_curve(res)
-    return figs
+STRIP_PATHS = 8  # paths in the strips and steps figures
+FRAMES_SHOWN = 16  # frames shown per path
+EXTREMES = 3  # smoothest and jumpiest paths shown
 
 
 def _rows(ax, images: np.ndarray, labels: np.ndarray | None = None) -> None:
@@ -31,71 +30,62 @@ def _rows(ax, images: np.ndarray, labels: np.ndarray | None = None) -> None:
     ax.set(xticks=[], yticks=[])
 
 
-def _frames(res: AnalysisResult, paths, cols: int = 16, sfx: str = "") -> tuple:
-    images = res.arrays[f"images{sfx}"].numpy()[:, 0]
-    steps = res.arrays[f"labels{sfx}"].shape[1]
-    pick = np.linspace(0, steps - 1, cols).round().astype(int)
-    imgs = images.reshape(-1, steps, 28, 28)[np.asarray(paths)][:, pick]
-    return imgs, res.arrays[f"labels{sfx}"][np.asarray(paths)][:, pick]
+def plot_strips(res: AnalysisResult, ax=None) -> Figure:
+    """The first paths, linear (top block) and slerp (bottom block), 16 frames each."""
+    if ax is None:
+        ax = Figure(figsize=(8.0, 8.4), layout="constrained").subplots(2, 1)
+    for a, sfx, title in zip(ax, ("", "_slerp"), ("linear", "slerp"), strict=True):
+        strip = res.arrays[f"strips{sfx}"]
+        _rows(a, strip["images"], strip["labels"])
+        a.set_title(f"{title} interpolation (digit or ? per frame)", fontsize="medium")
+    return ax[0].figure
 
 
-def plot_strips(res: AnalysisResult, n: int = 8) -> Figure:
-    """The first n paths, linear (top block) and slerp (bottom block), 16 frames each."""
-    fig = Figure(figsize=(8.0, 8.4), layout="constrained")
-    for ax, sfx, title in zip(fig.subplots(2, 1), ("", "_slerp"), ("linear", "slerp"),
-                              strict=True):  # fmt: skip
-        _rows(ax, *_frames(res, range(n), sfx=sfx))
-        ax.set_title(f"{title} interpolation (digit or ? per frame)", fontsize="medium")
-    return fig
-
-
-def plot_steps(res: AnalysisResult, n: int = 8) -> Figure:
-    """Pixel step length along t for n paths, steps above 3x the path's mean marked."""
-    fig = Figure(figsize=(6.4, 3.4), layout="constrained")
-    ax = fig.subplots()
-    steps = res.arrays["steps_pixel"]
+def plot_steps(res: AnalysisResult, ax=None) -> Figure:
+    """Pixel step length along t for the first paths, steps above 3x the path's mean marked."""
+    if ax is None:
+        ax = Figure(figsize=(6.4, 3.4), layout="constrained").subplots()
+    steps, jumps = res.arrays["steps"], res.arrays["jumps"]
     t = np.linspace(0, 1, steps.shape[1] + 1)[1:]
-    for i in range(min(n, len(steps))):
+    for i in range(len(steps)):
         line = ax.plot(t, steps[i], lw=1.0)[0]
-        jumps = steps[i] > JUMP * max(steps[i].mean(), 1e-12)
-        ax.plot(t[jumps], steps[i][jumps], "o", color=line.get_color(), ms=5, mfc="none")
+        ax.plot(t[jumps[i]], steps[i][jumps[i]], "o", color=line.get_color(), ms=5, mfc="none")
     ax.set(xlabel="t", ylabel="pixel step |G(z_t) - G(z_t-dt)|",
            title=f"step lengths (circles: jumps above {JUMP:g}x the path's mean step)")  # fmt: skip
-    return fig
+    return ax.figure
 
 
-def plot_extremes(res: AnalysisResult, n: int = 3) -> Figure:
-    """The n smoothest and the n jumpiest linear paths by pixel jump ratio."""
-    steps = res.arrays["steps_pixel"]
-    moving = np.flatnonzero(steps.sum(1) > 0)
-    ratio = steps[moving].max(1) / steps[moving].mean(1)
-    order = moving[np.argsort(ratio, kind="stable")]
-    fig = Figure(figsize=(8.0, 5.0), layout="constrained")
-    for ax, paths, title in zip(fig.subplots(2, 1), (order[:n], order[::-1][:n]),
-                                ("smoothest", "jumpiest"), strict=True):  # fmt: skip
-        if len(paths):
-            _rows(ax, *_frames(res, paths))
-        ax.set_title(f"{title} paths (pixel jump ratio)", fontsize="medium")
-    return fig
+def plot_extremes(res: AnalysisResult, ax=None) -> Figure:
+    """The smoothest and the jumpiest linear paths by pixel jump ratio."""
+    if ax is None:
+        ax = Figure(figsize=(8.0, 5.0), layout="constrained").subplots(2, 1)
+    for a, key in zip(ax, ("smoothest", "jumpiest"), strict=True):
+        shown = res.arrays[key]
+        if len(shown["images"]):
+            _rows(a, shown["images"], shown["labels"])
+        a.set_title(f"{key} paths (pixel jump ratio)", fontsize="medium")
+    return ax[0].figure
 
 
-def plot_anchors(res: AnalysisResult) -> Figure:
+def plot_anchors(res: AnalysisResult, ax=None) -> Figure:
     """The multi-anchor strip through the chosen digits (--interp-digits)."""
     a = res.arrays["anchors"]
-    images = a["images"].numpy()[:, 0]
-    fig = Figure(figsize=(min(12.0, 0.5 * len(images) + 1), 1.4), layout="constrained")
-    _rows(fig.subplots(), images[None], a["labels"][None])
-    fig.suptitle(" -> ".join(map(str, a["digits"])), fontsize="medium")
-    return fig
+    images = a["images"]
+    if ax is None:
+        ax = Figure(figsize=(min(12.0, 0.5 * len(images) + 1), 1.4),
+                    layout="constrained").subplots()  # fmt: skip
+    _rows(ax, images[None], a["labels"][None])
+    ax.figure.suptitle(" -> ".join(map(str, a["digits"])), fontsize="medium")
+    return ax.figure
 
 
-def plot_d_curve(res: AnalysisResult) -> Figure:
+def plot_d_curve(res: AnalysisResult, ax=None) -> Figure:
     """D's mean score along t, linear and slerp."""
-    fig = Figure(figsize=(5.6, 3.2), layout="constrained")
-    ax = fig.subplots()
+    if ax is None:
+        ax = Figure(figsize=(5.6, 3.2), layout="constrained").subplots()
     for sfx, label in (("", "linear"), ("_slerp", "slerp")):
         curve = res.arrays[f"d_curve{sfx}"]
         ax.plot(np.linspace(0, 1, len(curve)), curve, label=label)
     ax.set(xlabel="t", ylabel="mean D score", title="what D thinks along the paths")
     ax.legend(frameon=False, fontsize="small")
-    return fig
+    return ax.figure

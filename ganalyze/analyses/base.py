@@ -69,9 +69,19 @@ class Flag:
     metrics: list[str] = field(default_factory=list)
 
 
+# Draws one figure from a result's data, no computation: ``spec(result, ax=None) -> Figure``.
+FigureSpec = Callable[..., Any]
+
+
 @dataclass
 class AnalysisResult:
-    """Metrics, flags, per-sample tables, figures and notes of one analysis."""
+    """Metrics, flags, per-sample tables, figures and notes of one analysis.
+
+    ``figures`` names the result's figures: each value is a :data:`FigureSpec`, a function
+    drawing from this result's data (``arrays``, ``tables``, ``metrics``) when the report is
+    saved or rendered (:meth:`draw`); a ready matplotlib Figure is accepted too. ``arrays``
+    holds what the figures show and nothing more; it is not exported.
+    """
 
     name: str
     title: str
@@ -79,10 +89,15 @@ class AnalysisResult:
     metrics: list[Metric] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    figures: dict[str, Any] = field(default_factory=dict)  # name -> matplotlib Figure
+    figures: dict[str, FigureSpec | Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
-    arrays: dict[str, Any] = field(default_factory=dict)  # inputs of figures, not exported
+    arrays: dict[str, Any] = field(default_factory=dict)
+
+    def draw(self, name: str) -> Any:
+        """The figure ``name`` as a new matplotlib Figure, drawn from this result's data."""
+        spec = self.figures[name]
+        return spec if hasattr(spec, "savefig") else spec(self)
 
     def metrics_frame(self) -> pd.DataFrame:
         """The tidy metrics of this analysis (columns :data:`METRIC_COLUMNS`)."""
@@ -147,9 +162,12 @@ class Analysis:
     def run(self, context: Any) -> AnalysisResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    metric_names: ClassVar[tuple[str, ...]] = ()  # every metric run() may emit
+
     def plot(self, result: AnalysisResult) -> dict[str, Any]:
-        """Figures of a result (matplotlib Figures by name); no computation here."""
-        return {}
+        """The figures of a result drawn now (matplotlib Figures by name). Reports draw them
+        when saved or rendered, from the specs in ``result.figures``."""
+        return {name: result.draw(name) for name in result.figures}
 
     def result(self) -> AnalysisResult:
         """An empty result carrying this analysis's name, title and description."""

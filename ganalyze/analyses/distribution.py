@@ -32,7 +32,21 @@ K = 5
 KID_SUBSETS, KID_SUBSET = 100, 1000
 SPACE = "mnist_cnn"
 RESIDUE_WARNING = 1e-6
-PRDC_NAMES = ("precision", "recall", "density", "coverage")
+PCA_POINTS = 2000  # points of each set in the feature_pca figure
+
+# Metric names. Against MNIST test; FD, KID, KID_STD and PRDC_NAMES also against MNIST train,
+# with TRAIN after the name (kid_train_std: TRAIN before STD).
+FD, KID, STD, TRAIN = "fd", "kid", "_std", "_train"
+PRDC_NAMES = PRECISION, RECALL, DENSITY, COVERAGE = ("precision", "recall", "density", "coverage")
+CLASSIFIER_SCORE, CLASSIFIER_SCORE_STD = "classifier_score", "classifier_score_std"
+VENDI, VENDI_BASELINE = "vendi", "vendi_baseline"
+MIFID, MIFID_DISTANCE, MIFID_EPSILON = "mifid", "mifid_distance", "mifid_epsilon"
+METRICS = (
+    *(n for sfx in ("", TRAIN) for n in (f"{FD}{sfx}", f"{KID}{sfx}", f"{KID}{sfx}{STD}",
+                                         *(f"{p}{sfx}" for p in PRDC_NAMES))),
+    CLASSIFIER_SCORE, CLASSIFIER_SCORE_STD, VENDI, VENDI_BASELINE, MIFID, MIFID_DISTANCE,
+    MIFID_EPSILON,
+)  # fmt: skip
 CS_SPLITS = 10
 MIN_SAMPLES = max(K + 1, CS_SPLITS)  # each sample's Kth other sample; one sample per split
 MAX_BOOTSTRAP = 10_000
@@ -51,7 +65,7 @@ def bootstrap(
     rng = np.random.default_rng(seed)
     per_fake = {"precision": indicators.fake_in_real, "density": indicators.fake_density}
     per_real = {"recall": indicators.real_in_fake, "coverage": indicators.real_covered}
-    draws: dict[str, list[float]] = {name: [] for name in (*PRDC_NAMES, "fd", "vendi")}
+    draws: dict[str, list[float]] = {name: [] for name in (*PRDC_NAMES, FD, VENDI)}
     r64, f64 = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     unit = f64 / np.maximum(np.linalg.norm(f64, axis=1, keepdims=True), 1e-12)
     for _ in range(n_boot):
@@ -63,8 +77,8 @@ def bootstrap(
         for name, values in per_real.items():
             draws[name].append(float(r @ values / len(real)))
         value, _ = frechet_from_moments(*weighted_moments(r64, r), *weighted_moments(f64, f))
-        draws["fd"].append(value)
-        draws["vendi"].append(vendi_from_gram((unit * f[:, None]).T @ unit / len(fake)))
+        draws[FD].append(value)
+        draws[VENDI].append(vendi_from_gram((unit * f[:, None]).T @ unit / len(fake)))
     return {k: tuple(np.percentile(v, [2.5, 97.5]).tolist()) for k, v in draws.items()}
 
 
@@ -80,6 +94,7 @@ class Distribution(Analysis):
         "memorization-informed FD. Against MNIST test; the _train rows against MNIST train."
     )
     order = 40
+    metric_names = METRICS
 
     @dataclass(frozen=True)
     class Params:
@@ -102,7 +117,7 @@ class Distribution(Analysis):
         add = metric_adder(res, n_fake=len(fake), feature_space=SPACE)
         fake_radii = knn_radii(fake, K)
         sets = {"": ("test", ref.test_to_test(SPACE).kth),
-                "_train": ("train", ref.train_to_train(SPACE).kth)}  # fmt: skip
+                TRAIN: ("train", ref.train_to_train(SPACE).kth)}  # fmt: skip
         found: dict[str, dict] = {}
         vendi_ci: dict[str, float] = {}
         for suffix, (split, real_radii) in sets.items():
@@ -117,53 +132,54 @@ class Distribution(Analysis):
             ind = prdc(real=real, fake=fake, k=K, real_radii=real_radii, fake_radii=fake_radii)
             found[suffix] = {"fd": fd, "prdc": ind}
             if fd.residue > RESIDUE_WARNING:
-                res.notes.append(f"Warning: fd{suffix} has a numerical residue of {fd.residue:.1e} "
-                                 "(eigenvalues of S_r S_f off the non-negative reals); its "
-                                 "trace term keeps their real parts.")  # fmt: skip
+                res.notes.append(f"Warning: {FD}{suffix} has a numerical residue of "
+                                 f"{fd.residue:.1e} (eigenvalues of S_r S_f off the "
+                                 "non-negative reals); its trace term keeps their real "
+                                 "parts.")  # fmt: skip
             ci = (bootstrap(real=real, fake=fake, indicators=ind, n_boot=n_boot,
                             seed=ctx.seed) if n_boot else {})  # fmt: skip
             lo_hi = {k: {"ci_low": v[0], "ci_high": v[1]} for k, v in ci.items()}
             n = {"n_real": len(real)}
-            add(f"fd{suffix}", fd.value, f"Frechet distance to {against} features",
-                higher_is_better=False, **n, **lo_hi.get("fd", {}))  # fmt: skip
-            add(f"kid{suffix}", kid, f"kernel inception distance (unbiased MMD^2, cubic kernel) "
+            add(f"{FD}{suffix}", fd.value, f"Frechet distance to {against} features",
+                higher_is_better=False, **n, **lo_hi.get(FD, {}))  # fmt: skip
+            add(f"{KID}{suffix}", kid, f"kernel inception distance (unbiased MMD^2, cubic kernel) "
                 f"to {against}", higher_is_better=False, **n)  # fmt: skip
-            add(f"kid{suffix}_std", kid_std, "standard deviation of kid over 100 subsets", **n)
-            text = {"precision": "share of generated samples inside the real manifold",
-                    "recall": "share of real digits inside the generated manifold",
-                    "density": "real k-NN balls per generated sample, over k (1: as dense as "
-                               "real digits)",
-                    "coverage": "share of real digits whose k-NN ball holds a generated "
-                                "sample"}  # fmt: skip
+            add(f"{KID}{suffix}{STD}", kid_std, "standard deviation of kid over 100 subsets", **n)
+            text = {PRECISION: "share of generated samples inside the real manifold",
+                    RECALL: "share of real digits inside the generated manifold",
+                    DENSITY: "real k-NN balls per generated sample, over k (1: as dense as "
+                             "real digits)",
+                    COVERAGE: "share of real digits whose k-NN ball holds a generated "
+                              "sample"}  # fmt: skip
             for name, value in ind.values().items():
-                extra = {"target": 1.0} if name == "density" else {"higher_is_better": True}
+                extra = {"target": 1.0} if name == DENSITY else {"higher_is_better": True}
                 add(f"{name}{suffix}", value, f"{text[name]} ({against}, k = {K})", **n,
                     **extra, **lo_hi.get(name, {}))  # fmt: skip
             if not suffix:  # vendi's interval depends on the generated samples only
-                vendi_ci = lo_hi.get("vendi", {})
+                vendi_ci = lo_hi.get(VENDI, {})
         cs, cs_std = classifier_score(probs=ctx.probs, splits=CS_SPLITS)
-        add("classifier_score", cs, "Inception-Score analogue with the bundled classifier "
+        add(CLASSIFIER_SCORE, cs, "Inception-Score analogue with the bundled classifier "
             "(10 splits; at most 10)", higher_is_better=True, feature_space="")  # fmt: skip
-        add("classifier_score_std", cs_std, "its standard deviation over the splits",
+        add(CLASSIFIER_SCORE_STD, cs_std, "its standard deviation over the splits",
             feature_space="")  # fmt: skip
         test = ref.features("test")
         pick = np.random.default_rng(ctx.seed).permutation(len(test))[: min(len(fake), len(test))]
         base_vendi = vendi_score(features=test[pick])
-        add("vendi", vendi_score(features=fake), "Vendi score: the effective number of distinct "
+        add(VENDI, vendi_score(features=fake), "Vendi score: the effective number of distinct "
             "samples (cosine kernel)", target=base_vendi, **vendi_ci)  # fmt: skip
-        add("vendi_baseline", base_vendi, f"Vendi score of {len(pick)} MNIST test digits",
+        add(VENDI_BASELINE, base_vendi, f"Vendi score of {len(pick)} MNIST test digits",
             n_real=len(pick))  # fmt: skip
         cos = {
             "fake": ctx.neighbors_in_train(SPACE, k=1).kth.astype(np.float64) ** 2 / 2,
             "test": ref.test_to_train(SPACE).distances[:, 0].astype(np.float64) ** 2 / 2,
         }
-        mi = mifid(fd_train=found["_train"]["fd"].value, fake_distance=cos["fake"],
+        mi = mifid(fd_train=found[TRAIN]["fd"].value, fake_distance=cos["fake"],
                    test_distance=cos["test"])  # fmt: skip
-        add("mifid", mi["mifid"], "memorization-informed FD: fd_train * max(1, mifid_epsilon / "
+        add(MIFID, mi["mifid"], "memorization-informed FD: fd_train * max(1, mifid_epsilon / "
             "mifid_distance)", higher_is_better=False)  # fmt: skip
-        add("mifid_distance", mi["mifid_distance"], "mean cosine distance of a generated "
+        add(MIFID_DISTANCE, mi["mifid_distance"], "mean cosine distance of a generated "
             "sample to its nearest MNIST-train image")  # fmt: skip
-        add("mifid_epsilon", mi["mifid_epsilon"], "the same mean for MNIST test digits (the "
+        add(MIFID_EPSILON, mi["mifid_epsilon"], "the same mean for MNIST test digits (the "
             "threshold below which mifid grows)")  # fmt: skip
         fd = found[""]["fd"]
         res.notes.append(f"Features: mnist_cnn ({fd.dim} dims, L2-normalised); {len(fake)} "
@@ -171,23 +187,33 @@ class Distribution(Analysis):
                          f"{found['_train']['fd'].n_real} MNIST train digits. k-NN radii of "
                          f"MNIST from the reference cache. Bootstrap: "
                          f"{n_boot or 'off'} resamples (--bootstrap).")  # fmt: skip
-        res.arrays["fake"], res.arrays["test"] = fake, test
+        res.arrays["pca"] = feature_pca(test=test, fake=fake)
+        res.figures = {"prdc": plot_prdc, "feature_pca": plot_feature_pca}
         return res
 
-    def plot(self, res: AnalysisResult) -> dict[str, Figure]:
-        return {"prdc": plot_prdc(res), "feature_pca": plot_feature_pca(res)}
+
+def feature_pca(*, test: np.ndarray, fake: np.ndarray, n: int = PCA_POINTS) -> dict:
+    """Up to ``n`` seeded MNIST-test and generated features each, projected on the test set's
+    first two principal axes: {"test": (m, 2), "fake": (m', 2)}."""
+    test, fake = test.astype(np.float64), fake.astype(np.float64)
+    mu = test.mean(0)
+    _, _, vt = np.linalg.svd(test - mu, full_matrices=False)
+    rng = np.random.default_rng(0)
+    out = {}
+    for key, data in (("test", test), ("fake", fake)):
+        rows = rng.permutation(len(data))[:n]
+        out[key] = (data[rows] - mu) @ vt[:2].T
+    return out
 
 
-def plot_prdc(res: AnalysisResult, ax=None) -> Figure | None:
+def plot_prdc(res: AnalysisResult, ax=None) -> Figure:
     """Precision, recall, density and coverage against MNIST test and train, with intervals."""
-    fig = None
     if ax is None:
-        fig = Figure(figsize=(6.4, 3.0), layout="constrained")
-        ax = fig.subplots()
+        ax = Figure(figsize=(6.4, 3.0), layout="constrained").subplots()
     x = np.arange(len(PRDC_NAMES))
     bars = (
         (-0.2, "", "vs MNIST test", "tab:blue"),
-        (0.2, "_train", "vs MNIST train", "tab:orange"),
+        (0.2, TRAIN, "vs MNIST train", "tab:orange"),
     )
     for shift, suffix, label, color in bars:
         ms = [res.metric(f"{n}{suffix}", SPACE) for n in PRDC_NAMES]
@@ -199,23 +225,17 @@ def plot_prdc(res: AnalysisResult, ax=None) -> Figure | None:
     ax.set_xticks(x, PRDC_NAMES)
     ax.set(ylabel="value (k = 5)")
     ax.legend(frameon=False, fontsize="small")
-    return fig
+    return ax.figure
 
 
-def plot_feature_pca(res: AnalysisResult, ax=None, n: int = 2000) -> Figure | None:
+def plot_feature_pca(res: AnalysisResult, ax=None) -> Figure:
     """Generated and MNIST-test features on the test set's first two principal axes."""
-    fig = None
     if ax is None:
-        fig = Figure(figsize=(4.8, 4.2), layout="constrained")
-        ax = fig.subplots()
-    test, fake = res.arrays["test"].astype(np.float64), res.arrays["fake"].astype(np.float64)
-    mu = test.mean(0)
-    _, _, vt = np.linalg.svd(test - mu, full_matrices=False)
-    rng = np.random.default_rng(0)
-    for data, label, color in ((test, "MNIST test", "0.55"), (fake, "generated", "tab:red")):
-        rows = rng.permutation(len(data))[:n]
-        xy = (data[rows] - mu) @ vt[:2].T
+        ax = Figure(figsize=(4.8, 4.2), layout="constrained").subplots()
+    pca = res.arrays["pca"]
+    for key, label, color in (("test", "MNIST test", "0.55"), ("fake", "generated", "tab:red")):
+        xy = pca[key]
         ax.scatter(xy[:, 0], xy[:, 1], s=3, alpha=0.4, color=color, label=label, linewidths=0)
     ax.set(xlabel="PC 1 (MNIST test)", ylabel="PC 2", xticks=[], yticks=[])
     ax.legend(frameon=False, fontsize="small", markerscale=4)
-    return fig
+    return ax.figure

@@ -19,6 +19,14 @@ N_MEMBERS = 10_000
 N_BOOTSTRAP = 1_000
 MIN_MEMBERS = 10  # below, resampling the members cannot give the AUC an honest interval
 
+# Metric names
+D_TRAIN_MEAN, D_TEST_MEAN, D_GEN_MEAN = "d_train_mean", "d_test_mean", "d_gen_mean"
+D_ACC_REAL_TRAIN, D_ACC_REAL_TEST = "d_acc_real_train", "d_acc_real_test"
+D_ACC_FAKE, D_MEMBERSHIP_AUC = "d_acc_fake", "d_membership_auc"
+METRICS = (D_TRAIN_MEAN, D_TEST_MEAN, D_GEN_MEAN, D_ACC_REAL_TRAIN, D_ACC_REAL_TEST, D_ACC_FAKE,
+           D_MEMBERSHIP_AUC)  # fmt: skip
+MEANS = {"train": D_TRAIN_MEAN, "test": D_TEST_MEAN, "gen": D_GEN_MEAN}  # scores -> their mean
+
 
 def roc_auc(*, positive: np.ndarray, negative: np.ndarray) -> float:
     """ROC AUC of scores separating ``positive`` from ``negative`` (ties count one half):
@@ -53,6 +61,7 @@ class DScores(Analysis):
     )
     needs = ("samples", "discriminator")
     order = 30
+    metric_names = METRICS
 
     def run(self, ctx) -> AnalysisResult:
         d, ref = ctx.discriminator, ctx.reference
@@ -64,71 +73,67 @@ class DScores(Analysis):
              "gen": _scores(d, ctx.images)}  # fmt: skip
         res = self.result()
         add = metric_adder(res, n_real=len(s["test"]), n_fake=len(s["gen"]))
-        add("d_train_mean", s["train"].mean(), "mean D score on member digits")
-        add("d_test_mean", s["test"].mean(), "mean D score on held-out MNIST test digits")
-        add("d_gen_mean", s["gen"].mean(), "mean D score on generated digits")
+        add(D_TRAIN_MEAN, s["train"].mean(), "mean D score on member digits")
+        add(D_TEST_MEAN, s["test"].mean(), "mean D score on held-out MNIST test digits")
+        add(D_GEN_MEAN, s["gen"].mean(), "mean D score on generated digits")
         add(
-            "d_acc_real_train",
+            D_ACC_REAL_TRAIN,
             (s["train"] > 0.5).mean(),
             "share of member digits D calls real",
             higher_is_better=True,
         )
         add(
-            "d_acc_real_test",
+            D_ACC_REAL_TEST,
             (s["test"] > 0.5).mean(),
             "share of test digits D calls real",
             higher_is_better=True,
         )
-        add("d_acc_fake", (s["gen"] < 0.5).mean(), "share of generated digits D calls fake")
+        add(D_ACC_FAKE, (s["gen"] < 0.5).mean(), "share of generated digits D calls fake")
         auc = lo = hi = np.nan
         if len(chosen) >= MIN_MEMBERS:
             auc = roc_auc(positive=s["train"], negative=s["test"])
             lo, hi = bootstrap_auc(positive=s["train"], negative=s["test"], seed=ctx.seed)
         else:
-            res.notes.append(f"d_membership_auc not computed (NaN): it needs at least "
+            res.notes.append(f"{D_MEMBERSHIP_AUC} not computed (NaN): it needs at least "
                              f"{MIN_MEMBERS} member digits; got {len(chosen)}. "
                              f"{MORE_MEMBERS}")  # fmt: skip
-        add("d_membership_auc", auc, "ROC AUC of D's score separating member digits from test "
+        add(D_MEMBERSHIP_AUC, auc, "ROC AUC of D's score separating member digits from test "
             "digits (0.5: D cannot tell them apart; higher: D memorized its training set)",
             target=0.5, ci_low=lo, ci_high=hi)  # fmt: skip
         res.rules = [
-            f"Flagged when the 95% bootstrap interval of d_membership_auc "
+            f"Flagged when the 95% bootstrap interval of {D_MEMBERSHIP_AUC} "
             f"({N_BOOTSTRAP} resamples per class, percentile) lies above {AUC_FLAG}."
         ]
         if lo > AUC_FLAG:
             res.flags.append(Flag(
-                f"D tells its training digits from new ones: d_membership_auc = {auc:.3f} (95% "
+                f"D tells its training digits from new ones: {D_MEMBERSHIP_AUC} = {auc:.3f} (95% "
                 f"CI {lo:.3f}-{hi:.3f}); mean score {s['train'].mean():.3f} on members against "
                 f"{s['test'].mean():.3f} on test digits.", f"CI above {AUC_FLAG}",
-                ["d_membership_auc"]))  # fmt: skip
+                [D_MEMBERSHIP_AUC]))  # fmt: skip
         res.notes.append(f"Member digits: {len(chosen)} drawn (seed {ctx.seed}) from {source}. "
                          f"D output taken as {d.output}; input {d.input_range}, shape "
                          f"{d.input_shape}.")  # fmt: skip
         res.arrays["scores"] = s
+        res.figures = {"histograms": plot_histograms}
         return res
-
-    def plot(self, res: AnalysisResult) -> dict[str, Figure]:
-        return {"histograms": plot_histograms(res)}
 
 
 def _scores(d, images) -> np.ndarray:
     return d.scores(images).numpy().astype(np.float64)
 
 
-def plot_histograms(res: AnalysisResult, ax=None) -> Figure | None:
+def plot_histograms(res: AnalysisResult, ax=None) -> Figure:
     """Overlaid histograms of D's scores on member, test and generated digits."""
-    fig = None
     if ax is None:
-        fig = Figure(figsize=(6.4, 3.2), layout="constrained")
-        ax = fig.subplots()
+        ax = Figure(figsize=(6.4, 3.2), layout="constrained").subplots()
     bins = np.linspace(0, 1, 51)
     s = res.arrays["scores"]
     for key, label, color in (("train", "member digits", "tab:green"),
                               ("test", "test digits (held out)", "tab:purple"),
                               ("gen", "generated", "tab:red")):  # fmt: skip
         ax.hist(s[key], bins=bins, density=True, histtype="step", lw=1.6, color=color,
-                label=f"{label} (mean {s[key].mean():.3f})")  # fmt: skip
+                label=f"{label} (mean {res.metric(MEANS[key]).value:.3f})")  # fmt: skip
     ax.axvline(0.5, color="0.6", lw=0.8)
     ax.set(xlabel="D score (probability of real)", ylabel="density")
     ax.legend(frameon=False, fontsize="small")
-    return fig
+    return ax.figure

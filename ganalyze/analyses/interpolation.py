@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ganalyze.analyses import _interpolation_plots as plots
 from ganalyze.analyses.base import (
     Analysis,
     AnalysisResult,
@@ -33,6 +34,19 @@ PPL_TRIPLES, PPL_EPS = 10_000, 1e-4
 BASELINE_FACTOR = 2.0
 DEFAULT_DIGITS = (9, 7, 1)
 SPACES = ("pixel", "mnist_cnn")
+
+# Metric names. Each of PATH_METRICS also along slerp paths (SLERP after the name); each of
+# LABEL_STATS also for pixel blends of MNIST test digits (BASELINE after the name).
+PPL, JUMP_RATIO, PATH_EFFICIENCY = "ppl", "jump_ratio", "path_efficiency"  # one row per space
+LABEL_STATS = LABEL_CHANGES, EXCESS_LABEL_CHANGES, OFF_MANIFOLD_RATE = (
+    "label_changes", "excess_label_changes", "off_manifold_rate")  # fmt: skip
+N_STATIC_PATHS = "n_static_paths"
+D_PATH_MEAN, D_PATH_DIP = "d_path_mean", "d_path_dip"  # with a discriminator
+SLERP, BASELINE = "_slerp", "_baseline"
+PATH_METRICS = (PPL, JUMP_RATIO, PATH_EFFICIENCY, *LABEL_STATS, N_STATIC_PATHS, D_PATH_MEAN,
+                D_PATH_DIP)  # fmt: skip
+METRICS = (*(f"{name}{sfx}" for sfx in ("", SLERP) for name in PATH_METRICS),
+           *(f"{name}{BASELINE}" for name in LABEL_STATS))  # fmt: skip
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -61,9 +75,9 @@ def path_smoothness(*, frames: np.ndarray) -> dict:
     moving = travel > 0
     jump = steps.max(1)[moving] / steps.mean(1)[moving]
     straight = np.linalg.norm(f[:, -1] - f[:, 0], axis=1)[moving]
-    return {"jump_ratio": float(jump.mean()) if moving.any() else np.nan,
-            "path_efficiency": float((straight / travel[moving]).mean()) if moving.any()
-            else np.nan, "n_static_paths": int((~moving).sum()), "steps": steps}  # fmt: skip
+    return {JUMP_RATIO: float(jump.mean()) if moving.any() else np.nan,
+            PATH_EFFICIENCY: float((straight / travel[moving]).mean()) if moving.any()
+            else np.nan, N_STATIC_PATHS: int((~moving).sum()), "steps": steps}  # fmt: skip
 
 
 def label_path_stats(*, labels: np.ndarray, unrecognizable: int = 10) -> dict[str, float]:
@@ -73,9 +87,9 @@ def label_path_stats(*, labels: np.ndarray, unrecognizable: int = 10) -> dict[st
     lab = np.asarray(labels)
     changes = (lab[:, 1:] != lab[:, :-1]).sum(1)
     minimum = (lab[:, 0] != lab[:, -1]).astype(int)
-    return {"label_changes": float(changes.mean()),
-            "excess_label_changes": float((changes - minimum).mean()),
-            "off_manifold_rate": float((lab[:, 1:-1] == unrecognizable).mean())}  # fmt: skip
+    return {LABEL_CHANGES: float(changes.mean()),
+            EXCESS_LABEL_CHANGES: float((changes - minimum).mean()),
+            OFF_MANIFOLD_RATE: float((lab[:, 1:-1] == unrecognizable).mean())}  # fmt: skip
 
 
 def ppl(
@@ -112,6 +126,7 @@ class Interpolation(Analysis):
     )
     needs = ("samples", "generator")
     order = 50
+    metric_names = METRICS
 
     @dataclass(frozen=True)
     class Params:
@@ -148,48 +163,56 @@ class Interpolation(Analysis):
         t = torch.linspace(0, 1, steps)
         add = metric_adder(res, n_fake=paths)
         d = ctx.discriminator
-        for sfx, interp in (("", lerp), ("_slerp", slerp)):
+        for sfx, interp in (("", lerp), (SLERP, slerp)):
             z = interp(z0[:, None], z1[:, None], t[None, :, None]).reshape(-1, z0.shape[1])
             images = ctx.generator.generate(z)
             labels, feats = ctx.labels_and_features(images)
             labels = labels.reshape(paths, steps)
             frames = {"pixel": images.reshape(paths, steps, -1).numpy(),
                       "mnist_cnn": feats.reshape(paths, steps, -1)}  # fmt: skip
-            res.arrays[f"images{sfx}"], res.arrays[f"labels{sfx}"] = images, labels
+            shown = images[:, 0].numpy().reshape(paths, steps, 28, 28), labels
+            res.arrays[f"strips{sfx}"] = _frames(*shown, range(plots.STRIP_PATHS))
             lengths = self._ppl(ctx, interp)
             for space in SPACES:
                 s = path_smoothness(frames=frames[space])
-                res.arrays[f"steps{sfx}_{space}"] = s["steps"]
-                add(f"ppl{sfx}", lengths[space], "perceptual path length: "
+                if space == "pixel" and not sfx:
+                    res.arrays.update(_step_views(s["steps"], *shown))
+                add(f"{PPL}{sfx}", lengths[space], "perceptual path length: "
                     "E[|G(z_t) - G(z_t+eps)|^2] / eps^2, eps = 1e-4, 10,000 triples, 1st-99th "
                     "percentile", higher_is_better=False, feature_space=space)  # fmt: skip
-                add(f"jump_ratio{sfx}", s["jump_ratio"], "largest step over mean step along a "
+                add(f"{JUMP_RATIO}{sfx}", s[JUMP_RATIO], "largest step over mean step along a "
                     "path, averaged over paths (1: even motion)", target=1.0,
                     feature_space=space)  # fmt: skip
                 add(
-                    f"path_efficiency{sfx}",
-                    s["path_efficiency"],
+                    f"{PATH_EFFICIENCY}{sfx}",
+                    s[PATH_EFFICIENCY],
                     "straight-line over travelled distance (1: no detour)",
                     target=1.0,
                     feature_space=space,
                 )
                 if space == "pixel":
-                    static = s["n_static_paths"]
+                    static = s[N_STATIC_PATHS]
             stats = label_path_stats(labels=labels)
             for name, value in stats.items():
                 add(f"{name}{sfx}", value, _LABEL_TEXT[name], higher_is_better=False)
-            add(f"n_static_paths{sfx}", static, "paths whose image never changes (left out of "
+            add(f"{N_STATIC_PATHS}{sfx}", static, "paths whose image never changes (left out of "
                 "jump_ratio and path_efficiency)", higher_is_better=False)  # fmt: skip
             if d is not None:
                 scores = d.scores(images).numpy().astype(np.float64).reshape(paths, steps)
                 curve = scores.mean(0)
                 res.arrays[f"d_curve{sfx}"] = curve
-                add(f"d_path_mean{sfx}", scores.mean(), "mean D score along the paths")
-                add(f"d_path_dip{sfx}", (curve[0] + curve[-1]) / 2 - curve.min(), "mean D at "
+                add(f"{D_PATH_MEAN}{sfx}", scores.mean(), "mean D score along the paths")
+                add(f"{D_PATH_DIP}{sfx}", (curve[0] + curve[-1]) / 2 - curve.min(), "mean D at "
                     "the endpoints minus the minimum of the mean-D curve along t (0: no dip)",
                     higher_is_better=False)  # fmt: skip
         self._baseline(ctx, res, t, paths)
         res.arrays["anchors"] = _anchor_strip(ctx, res, self.params.digits)
+        res.figures = {"strips": plots.plot_strips, "steps": plots.plot_steps,
+                       "extremes": plots.plot_extremes}  # fmt: skip
+        if res.arrays["anchors"]:
+            res.figures["anchors"] = plots.plot_anchors
+        if "d_curve" in res.arrays:
+            res.figures["d_path"] = plots.plot_d_curve
         return res
 
     @staticmethod
@@ -215,31 +238,47 @@ class Interpolation(Analysis):
         stats = label_path_stats(labels=ctx.labels_of(blends).reshape(paths, len(t)))
         add = metric_adder(res, n_real=paths)
         for name, value in stats.items():
-            add(f"{name}_baseline", value, f"{_LABEL_TEXT[name]}, for pixel blends of "
+            add(f"{name}{BASELINE}", value, f"{_LABEL_TEXT[name]}, for pixel blends of "
                 f"{paths} seeded MNIST test digit pairs")  # fmt: skip
         res.rules.append(f"Flagged when excess_label_changes or off_manifold_rate (linear or "
                          f"slerp) exceeds {BASELINE_FACTOR:g}x its _baseline value.")  # fmt: skip
-        for name in ("excess_label_changes", "off_manifold_rate"):
+        for name in (EXCESS_LABEL_CHANGES, OFF_MANIFOLD_RATE):
             base = stats[name]
-            for sfx in ("", "_slerp"):
+            for sfx in ("", SLERP):
                 value = res.metric(f"{name}{sfx}").value
                 if value > BASELINE_FACTOR * base:
                     message = (f"Latent walks are rougher than blending real digits: {name}{sfx} "
                                f"= {value:.3f} against {base:.3f} for pixel blends.")  # fmt: skip
-                    cited = [f"{name}{sfx}", f"{name}_baseline"]
+                    cited = [f"{name}{sfx}", f"{name}{BASELINE}"]
                     res.flags.append(Flag(message, f"> {BASELINE_FACTOR:g}x baseline", cited))
-
-    def plot(self, res: AnalysisResult) -> dict:
-        from ganalyze.analyses import _interpolation_plots as plots
-
-        return plots.figures(res)
 
 
 _LABEL_TEXT = {
-    "label_changes": "mean number of classifier label changes along a path",
-    "excess_label_changes": "label changes beyond the minimum (one when the endpoints differ)",
-    "off_manifold_rate": "share of intermediate frames that are unrecognizable",
+    LABEL_CHANGES: "mean number of classifier label changes along a path",
+    EXCESS_LABEL_CHANGES: "label changes beyond the minimum (one when the endpoints differ)",
+    OFF_MANIFOLD_RATE: "share of intermediate frames that are unrecognizable",
 }
+
+
+def _frames(images: np.ndarray, labels: np.ndarray, paths) -> dict[str, np.ndarray]:
+    """FRAMES_SHOWN evenly spaced frames of ``paths``: images (m, cols, 28, 28) and labels."""
+    rows = np.asarray(paths, dtype=np.int64)
+    pick = np.linspace(0, labels.shape[1] - 1, plots.FRAMES_SHOWN).round().astype(int)
+    return {"images": images[rows][:, pick], "labels": labels[rows][:, pick]}
+
+
+def _step_views(steps: np.ndarray, images: np.ndarray, labels: np.ndarray) -> dict:
+    """What the steps and extremes figures show of the linear paths' pixel steps (P, T - 1):
+    the first STRIP_PATHS paths' steps and their jumps (above JUMP x the path's mean step),
+    and the frames of the EXTREMES smoothest and jumpiest paths by jump ratio."""
+    first = steps[: plots.STRIP_PATHS]
+    jumps = first > plots.JUMP * np.maximum(first.mean(1, keepdims=True), 1e-12)
+    moving = np.flatnonzero(steps.sum(1) > 0)
+    ratio = steps[moving].max(1) / steps[moving].mean(1)
+    order = moving[np.argsort(ratio, kind="stable")]
+    return {"steps": first, "jumps": jumps,
+            "smoothest": _frames(images, labels, order[: plots.EXTREMES]),
+            "jumpiest": _frames(images, labels, order[::-1][: plots.EXTREMES])}  # fmt: skip
 
 
 def _anchor_strip(ctx, res: AnalysisResult, digits: tuple[int, ...], frames: int = 10) -> dict:
@@ -262,7 +301,8 @@ def _anchor_strip(ctx, res: AnalysisResult, digits: tuple[int, ...], frames: int
     path = [lerp(z[a], z[b], t) for a, b in zip(anchors, anchors[1:], strict=False)]
     latents = torch.cat([*path, z[anchors[-1]][None]])
     images = ctx.generator.generate(latents)
+    shown = images[:, 0].numpy()
     res.notes.append(f"Anchor strip: digits {', '.join(map(str, digits))} (samples "
                      f"{', '.join(map(str, anchors))}, the most confident of each; "
                      "--interp-digits).")  # fmt: skip
-    return {"digits": digits, "images": images, "labels": ctx.labels_of(images)}
+    return {"digits": digits, "images": shown, "labels": ctx.labels_of(images)}

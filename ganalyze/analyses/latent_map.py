@@ -11,6 +11,8 @@ graph comes from the shared neighbours module (FAISS's flat float32 search,
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -28,6 +30,10 @@ STABILITY_RADIUS = 0.5  # times the prior's per-coordinate standard deviation
 SLICE_STEPS, SLICE_SPAN = 15, 2.5
 PATH_FRAMES = 32
 LABEL_COLORS = [*[f"C{i}" for i in range(10)], "0.15"]  # digits 0-9, then "unrecognizable"
+
+SPACES = ("mnist_cnn", "pixel")
+LATENT_LABEL_STABILITY = "latent_label_stability"  # the metric's name
+METRICS = (LATENT_LABEL_STABILITY,)
 
 
 def label_stability(*, labels: np.ndarray, perturbed: np.ndarray) -> float:
@@ -72,18 +78,20 @@ class LatentMap(Analysis):
         "step in z keeps the digit."
     )
     order = 60
+    metric_names = METRICS
 
     def run(self, ctx) -> AnalysisResult:
         ref, res = ctx.reference, self.result()
         fake_labels, test_labels = ctx.sample_labels, ctx.test_labels
         res.arrays.update(fake_labels=fake_labels, test_labels=test_labels)
         path = _path(ctx, fake_labels) if ctx.generator.has_generator else None
-        for space in ("mnist_cnn", "pixel"):
+        for space in SPACES:
             parts = [ctx.space(space), ref.space("test", space)]
             if path is not None:
                 parts.append(path[space])
             res.arrays[f"umap_{space}"] = embed(np.concatenate(parts), ctx.seed)
         res.arrays["n_fake"] = len(fake_labels)
+        res.figures = {f"umap_{s}": partial(plot_image_map, space=s) for s in SPACES}
         res.notes.append(f"UMAP: {N_NEIGHBORS}-NN graphs (FAISS flat, float32), {N_EPOCHS} "
                          f"epochs, min_dist 0.1, seed {ctx.seed}; {len(fake_labels)} generated and "
                          f"{len(test_labels)} MNIST test digits.")  # fmt: skip
@@ -103,22 +111,17 @@ class LatentMap(Analysis):
         basis, _ = torch.linalg.qr(torch.randn(z.shape[1], 2, generator=gen))
         steps = torch.linspace(-SLICE_SPAN, SLICE_SPAN, SLICE_STEPS) * ctx.prior_std
         grid = torch.stack(torch.meshgrid(steps, steps, indexing="ij"), -1).reshape(-1, 2)
-        res.arrays["slice"] = ctx.generator.generate(grid @ basis.T)
-        res.arrays["slice_labels"] = ctx.labels_of(res.arrays["slice"])
+        slice_images = ctx.generator.generate(grid @ basis.T)
+        res.arrays["slice"] = slice_images[:, 0].numpy()
+        res.arrays["slice_labels"] = ctx.labels_of(slice_images)
+        res.figures.update(latent=plot_latent, latent_slice=plot_slice)
         value, m = latent_label_stability(ctx, fake_labels)
         lo, hi = wilson_interval(round(value * m), m)
         add = metric_adder(res, n_fake=m)
-        add("latent_label_stability", value, f"share of latents z whose perturbation z + r u (u a "
+        add(LATENT_LABEL_STABILITY, value, f"share of latents z whose perturbation z + r u (u a "
             f"random unit vector, r = {STABILITY_RADIUS} prior std) keeps the digit of G(z)",
             higher_is_better=True, ci_low=lo, ci_high=hi)  # fmt: skip
         return res
-
-    def plot(self, res: AnalysisResult) -> dict[str, Figure]:
-        figs = {f"umap_{s}": plot_image_map(res, s) for s in ("mnist_cnn", "pixel")}
-        if "z_pca" in res.arrays:
-            figs["latent"] = plot_latent(res)
-            figs["latent_slice"] = plot_slice(res)
-        return figs
 
 
 def _path(ctx, labels: np.ndarray) -> dict[str, np.ndarray]:
@@ -140,10 +143,14 @@ def _scatter(ax, xy: np.ndarray, labels: np.ndarray, size: float = 2.0, alpha=0.
     ax.set(xticks=[], yticks=[])
 
 
-def plot_image_map(res: AnalysisResult, space: str) -> Figure:
-    """MNIST test (left) and generated digits over the test cloud (right), one UMAP."""
-    fig = Figure(figsize=(9.6, 4.4), layout="constrained")
-    left, right = fig.subplots(1, 2, sharex=True, sharey=True)
+def plot_image_map(res: AnalysisResult, ax=None, *, space: str) -> Figure:
+    """MNIST test (left) and generated digits over the test cloud (right), one UMAP (``ax``:
+    two axes, or None for a new Figure)."""
+    if ax is None:
+        ax = Figure(figsize=(9.6, 4.4), layout="constrained").subplots(1, 2, sharex=True,
+                                                                        sharey=True)  # fmt: skip
+    left, right = ax
+    fig = left.figure
     emb, n = res.arrays[f"umap_{space}"], res.arrays["n_fake"]
     test_labels = res.arrays["test_labels"]
     fake, test, path = emb[:n], emb[n : n + len(test_labels)], emb[n + len(test_labels) :]
@@ -161,29 +168,31 @@ def plot_image_map(res: AnalysisResult, space: str) -> Figure:
     return fig
 
 
-def plot_latent(res: AnalysisResult) -> Figure:
-    """z by PCA and by UMAP, coloured by the digit G(z) becomes."""
+def plot_latent(res: AnalysisResult, ax=None) -> Figure:
+    """z by PCA and by UMAP (when there is one), coloured by the digit G(z) becomes (``ax``:
+    one axes per panel, or None for a new Figure)."""
     panels = [(k, t) for k, t in (("z_pca", "PCA of z"), ("z_umap", "UMAP of z"))
               if k in res.arrays]  # fmt: skip
-    fig = Figure(figsize=(4.8 * len(panels), 4.4), layout="constrained")
-    for ax, (key, title) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels,
-                                strict=True):  # fmt: skip
-        _scatter(ax, res.arrays[key], res.arrays["fake_labels"], size=3)
-        ax.set_title(f"{title}, coloured by the digit of G(z)", fontsize="medium")
-    return fig
+    if ax is None:
+        fig = Figure(figsize=(4.8 * len(panels), 4.4), layout="constrained")
+        ax = fig.subplots(1, len(panels), squeeze=False)[0]
+    for a, (key, title) in zip(ax, panels, strict=True):
+        _scatter(a, res.arrays[key], res.arrays["fake_labels"], size=3)
+        a.set_title(f"{title}, coloured by the digit of G(z)", fontsize="medium")
+    return ax[0].figure
 
 
-def plot_slice(res: AnalysisResult) -> Figure:
+def plot_slice(res: AnalysisResult, ax=None) -> Figure:
     """G(a u + b v) over a plane through the prior's centre, each image framed by its digit."""
-    images, labels = res.arrays["slice"].numpy()[:, 0], res.arrays["slice_labels"]
+    images, labels = res.arrays["slice"], res.arrays["slice_labels"]
     k = SLICE_STEPS
     tiles = np.pad(images.reshape(k, k, 28, 28), ((0, 0), (0, 0), (1, 1), (1, 1)))
-    fig = Figure(figsize=(6.0, 6.0), layout="constrained")
-    ax = fig.subplots()
+    if ax is None:
+        ax = Figure(figsize=(6.0, 6.0), layout="constrained").subplots()
     ax.imshow(tiles.transpose(0, 2, 1, 3).reshape(k * 30, k * 30), cmap="gray_r", vmin=0, vmax=1)
     for idx, lab in enumerate(labels):
         r, c = divmod(idx, k)
         ax.text(c * 30 + 2, r * 30 + 8, "?" if lab == 10 else str(lab), fontsize=6,
                 color=LABEL_COLORS[lab])  # fmt: skip
     ax.set(xticks=[], yticks=[], title=f"G(a u + b v), a, b in [-{SLICE_SPAN}, {SLICE_SPAN}] std")
-    return fig
+    return ax.figure

@@ -11,9 +11,11 @@ own test baseline, and verdicts use these digit-adjusted values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 from scipy.stats import mannwhitneyu
 
@@ -34,6 +36,17 @@ COPY_FLAG_FACTOR = 2.0  # flag above twice the held-out rate (0.02 at the 1st pe
 CT_FLAG = -3.0
 CT_CELLS = 50
 CT_MIN_FAKE = 20
+PAIRS = 12  # generated digits shown over their nearest members, per pairs figure
+
+# Metric names: one row per space, CT_STATISTIC in mnist_cnn only
+NN_DIST_MEDIAN, NN_DIST_MEDIAN_BASELINE = "nn_dist_median", "nn_dist_median_baseline"
+NN_DIST_RATIO, NN_DIST_RATIO_ADJUSTED = "nn_dist_ratio", "nn_dist_ratio_adjusted"
+COPY_RATE, COPY_RATE_ADJUSTED = "copy_rate", "copy_rate_adjusted"
+AUTHENTICITY, AUTHENTICITY_BASELINE = "authenticity", "authenticity_baseline"
+CT_STATISTIC = "ct_statistic"
+METRICS = (NN_DIST_MEDIAN, NN_DIST_MEDIAN_BASELINE, NN_DIST_RATIO, NN_DIST_RATIO_ADJUSTED,
+           COPY_RATE, COPY_RATE_ADJUSTED, AUTHENTICITY, AUTHENTICITY_BASELINE,
+           CT_STATISTIC)  # fmt: skip
 
 
 def digit_weights(*, fake_pred: np.ndarray, min_count: int = MIN_DIGIT_SAMPLES) -> dict[int, float]:
@@ -57,9 +70,9 @@ def distance_ratios(
         for c, w in weights.items()
         if np.any(real_pred == c)
     )
-    return {"nn_dist_median": med_f, "nn_dist_median_baseline": med_r,
-            "nn_dist_ratio": med_f / med_r if med_r > 0 else np.nan,
-            "nn_dist_ratio_adjusted": float(adjusted) if weights else np.nan}  # fmt: skip
+    return {NN_DIST_MEDIAN: med_f, NN_DIST_MEDIAN_BASELINE: med_r,
+            NN_DIST_RATIO: med_f / med_r if med_r > 0 else np.nan,
+            NN_DIST_RATIO_ADJUSTED: float(adjusted) if weights else np.nan}  # fmt: skip
 
 
 def copy_rates(
@@ -81,8 +94,8 @@ def copy_rates(
                      "rate_baseline": float(np.mean(real_c < t_c))})  # fmt: skip
     table = pd.DataFrame(rows, columns=["digit", "share", "threshold", "rate", "rate_baseline"])
     adjusted = float((table.share * table.rate).sum() / table.share.sum()) if rows else np.nan
-    return {"copy_rate": float(np.mean(fake_dist < threshold)), "threshold": threshold,
-            "copy_rate_adjusted": adjusted, "per_digit": table}  # fmt: skip
+    return {COPY_RATE: float(np.mean(fake_dist < threshold)), "threshold": threshold,
+            COPY_RATE_ADJUSTED: adjusted, "per_digit": table}  # fmt: skip
 
 
 def authenticity(*, dist: np.ndarray, neighbor: np.ndarray, train_radius: np.ndarray) -> float:
@@ -158,6 +171,7 @@ class Memorization(Analysis):
     )
     needs = ("samples",)
     order = 20
+    metric_names = METRICS
 
     @dataclass(frozen=True)
     class Params:
@@ -196,11 +210,11 @@ class Memorization(Analysis):
             copies = copy_rates(fake_dist=fake.kth, real_dist=real.kth, **kw,
                                 percentile=self.params.copy_percentile)  # fmt: skip
             self._distance_metrics(add, ratios, copies, n, self.params.copy_percentile)
-            add("authenticity", authenticity(dist=fake.kth, neighbor=fake.indices[:, 0],
+            add(AUTHENTICITY, authenticity(dist=fake.kth, neighbor=fake.indices[:, 0],
                 train_radius=radius), "share of samples farther from their nearest training "
                 "image than that image is from its own nearest training neighbour",
                 higher_is_better=True)  # fmt: skip
-            add("authenticity_baseline", authenticity(dist=real.kth, neighbor=real.indices[:, 0],
+            add(AUTHENTICITY_BASELINE, authenticity(dist=real.kth, neighbor=real.indices[:, 0],
                 train_radius=radius), "the same for MNIST test digits (about 0.67 in pixel space)",
                 higher_is_better=None)  # fmt: skip
             table[f"neighbor_{space}"] = fake.indices[:, 0]
@@ -214,52 +228,58 @@ class Memorization(Analysis):
                                      n_cells=self.params.ct_cells)  # fmt: skip
         except NotEnoughData as exc:
             ct, cells = np.nan, pd.DataFrame(columns=["cell", "n_fake", "n_real", "weight", "z_u"])
-            res.notes.append(f"ct_statistic not computed (NaN): {exc}")
+            res.notes.append(f"{CT_STATISTIC} not computed (NaN): {exc}")
         metric_adder(res, feature_space="mnist_cnn", n_fake=n, n_real=m)(
-            "ct_statistic",
+            CT_STATISTIC,
             ct,
             f"data-copying test C_T (Meehan et al. 2020, {self.params.ct_cells} k-means "
             "cells): negative means copying, positive underfitting",
             target=0.0,
         )
         res.tables["ct_cells"] = cells
-        res.tables["samples"] = pd.DataFrame(table)
-        res.arrays["images"] = ctx.images[:, 0].numpy()
-        res.arrays["train_images"] = ref.train_images[:, 0].numpy()
+        res.tables["samples"] = samples = pd.DataFrame(table)
+        for closest in (True, False):
+            order = (samples.sort_values(["dist_pixel", "sample"]).index if closest else
+                     samples.sample(frac=1.0, random_state=0).index)[:PAIRS]  # fmt: skip
+            res.arrays[f"pairs_{'closest' if closest else 'random'}"] = _pairs(ctx, samples, order)
         res.notes.append(f"Member set: {source}.")
         res.arrays["copy_percentile"] = self.params.copy_percentile
         self._flags(res, self.params.copy_percentile)
+        res.figures = {"pairs_closest": partial(plot_pairs, closest=True),
+                       "pairs_random": partial(plot_pairs, closest=False),
+                       "distances": plot_distances,
+                       "copy_rate_by_digit": plot_copy_by_digit}  # fmt: skip
         return res
 
     @staticmethod
     def _distance_metrics(add, ratios: dict, copies: dict, n: int, percentile: float) -> None:
         add(
-            "nn_dist_median",
-            ratios["nn_dist_median"],
+            NN_DIST_MEDIAN,
+            ratios[NN_DIST_MEDIAN],
             "median distance of a sample to its nearest training image",
         )
         add(
-            "nn_dist_median_baseline",
-            ratios["nn_dist_median_baseline"],
+            NN_DIST_MEDIAN_BASELINE,
+            ratios[NN_DIST_MEDIAN_BASELINE],
             "the same for MNIST test digits",
         )
         add(
-            "nn_dist_ratio",
-            ratios["nn_dist_ratio"],
-            "nn_dist_median / nn_dist_median_baseline "
+            NN_DIST_RATIO,
+            ratios[NN_DIST_RATIO],
+            f"{NN_DIST_MEDIAN} / {NN_DIST_MEDIAN_BASELINE} "
             "(below 1: closer to training than new digits are)",
             target=1.0,
         )
         add(
-            "nn_dist_ratio_adjusted",
-            ratios["nn_dist_ratio_adjusted"],
+            NN_DIST_RATIO_ADJUSTED,
+            ratios[NN_DIST_RATIO_ADJUSTED],
             "share-weighted mean over predicted digits of the per-digit ratios",
             target=1.0,
         )
-        lo, hi = wilson_interval(round(n * copies["copy_rate"]), n)
+        lo, hi = wilson_interval(round(n * copies[COPY_RATE]), n)
         add(
-            "copy_rate",
-            copies["copy_rate"],
+            COPY_RATE,
+            copies[COPY_RATE],
             "share of samples nearer to a training image than the "
             f"{_ordinal(percentile)} percentile of test-to-train distances (MNIST test: "
             f"{percentile / 100:g})",
@@ -267,10 +287,10 @@ class Memorization(Analysis):
             ci_low=lo,
             ci_high=hi,
         )
-        adj = copies["copy_rate_adjusted"]
+        adj = copies[COPY_RATE_ADJUSTED]
         lo, hi = wilson_interval(round(n * adj), n) if adj == adj else (np.nan, np.nan)
         add(
-            "copy_rate_adjusted",
+            COPY_RATE_ADJUSTED,
             adj,
             "copy rate with each digit's own threshold, weighted by "
             "the digit shares (corrects for digit mix)",
@@ -284,86 +304,92 @@ class Memorization(Analysis):
         held_out = percentile / 100
         limit = COPY_FLAG_FACTOR * held_out
         res.rules = [
-            f"Flagged when the Wilson 95% lower bound of copy_rate_adjusted exceeds {limit:g} "
-            f"({COPY_FLAG_FACTOR:g}x the held-out rate) in either space, or ct_statistic is below "
-            f"{CT_FLAG:g}.",
+            f"Flagged when the Wilson 95% lower bound of {COPY_RATE_ADJUSTED} exceeds {limit:g} "
+            f"({COPY_FLAG_FACTOR:g}x the held-out rate) in either space, or {CT_STATISTIC} is "
+            f"below {CT_FLAG:g}.",
             f"Per-digit statistics drop digits with fewer than {MIN_DIGIT_SAMPLES} samples.",
         ]
         for space in SPACES:
-            m = res.metric("copy_rate_adjusted", space)
+            m = res.metric(COPY_RATE_ADJUSTED, space)
             if m.ci_low > limit:
                 res.flags.append(Flag(
-                    f"Samples copy training digits: copy_rate_adjusted = {m.value:.3f} in {space} "
+                    f"Samples copy training digits: {m.name} = {m.value:.3f} in {space} "
                     f"space (95% CI {m.ci_low:.3f}-{m.ci_high:.3f}), against {held_out:g} for new "
-                    "digits.", f"lower bound of copy_rate_adjusted > {limit:g}",
+                    "digits.", f"lower bound of {m.name} > {limit:g}",
                     [m.name]))  # fmt: skip
-        m = res.metric("ct_statistic", "mnist_cnn")
+        m = res.metric(CT_STATISTIC, "mnist_cnn")
         if m.value < CT_FLAG:
             res.flags.append(
                 Flag(
                     "The data-copying test finds samples closer to the training set than new "
                     f"digits are: "
-                    f"ct_statistic = {m.value:.2f}.",
-                    f"ct_statistic < {CT_FLAG:g}",
+                    f"{m.name} = {m.value:.2f}.",
+                    f"{m.name} < {CT_FLAG:g}",
                     [m.name],
                 )
             )
 
-    def plot(self, res: AnalysisResult) -> dict[str, Figure]:
-        return {
-            "pairs_closest": plot_pairs(res, closest=True),
-            "pairs_random": plot_pairs(res, closest=False),
-            "distances": plot_distances(res),
-            "copy_rate_by_digit": plot_copy_by_digit(res),
-        }
+
+def _pairs(ctx, samples: pd.DataFrame, order) -> dict[str, np.ndarray]:
+    """The samples ``order`` (images, (m, 28, 28)), their nearest members in pixel space and
+    the distances: what a pairs figure shows."""
+    rows = np.asarray(order, dtype=np.int64)
+    members = samples.neighbor_pixel.to_numpy()[rows].astype(np.int64)
+    return {"images": ctx.images[torch.as_tensor(rows), 0].numpy(),
+            "neighbors": ctx.reference.train_images[torch.as_tensor(members), 0].numpy(),
+            "dist": samples.dist_pixel.to_numpy()[rows]}  # fmt: skip
 
 
-def plot_pairs(res: AnalysisResult, closest: bool, count: int = 12) -> Figure:
-    """Generated digits (top) over their nearest training digits, pixel distance under each."""
-    t = res.tables["samples"]
-    order = (t.sort_values(["dist_pixel", "sample"]).index if closest else
-             t.sample(frac=1.0, random_state=0).index)[:count]  # fmt: skip
-    fig = Figure(figsize=(count * 0.8, 2.0), layout="constrained")
-    axes = fig.subplots(2, count, squeeze=False)
-    for j, i in enumerate(order):
-        axes[0, j].imshow(res.arrays["images"][i], cmap="gray_r", vmin=0, vmax=1)
-        axes[1, j].imshow(res.arrays["train_images"][int(t.neighbor_pixel[i])], cmap="gray_r",
-                          vmin=0, vmax=1)  # fmt: skip
-        axes[1, j].set_xlabel(f"{t.dist_pixel[i]:.2f}", fontsize="small")
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
+def plot_pairs(res: AnalysisResult, ax=None, *, closest: bool) -> Figure:
+    """Generated digits (top) over their nearest training digits, pixel distance under each
+    (``ax``: a 2 x count grid of axes, or None for a new Figure)."""
+    pairs = res.arrays[f"pairs_{'closest' if closest else 'random'}"]
+    count = len(pairs["images"])
+    if ax is None:
+        fig = Figure(figsize=(PAIRS * 0.8, 2.0), layout="constrained")
+        ax = fig.subplots(2, PAIRS, squeeze=False)
+    axes = np.asarray(ax).reshape(2, -1)
+    for j in range(count):
+        axes[0, j].imshow(pairs["images"][j], cmap="gray_r", vmin=0, vmax=1)
+        axes[1, j].imshow(pairs["neighbors"][j], cmap="gray_r", vmin=0, vmax=1)
+        axes[1, j].set_xlabel(f"{pairs['dist'][j]:.2f}", fontsize="small")
+    for a in axes.flat:
+        a.set_xticks([])
+        a.set_yticks([])
     axes[0, 0].set_ylabel("generated", fontsize="small")
     axes[1, 0].set_ylabel("nearest\ntraining", fontsize="small")
+    fig = axes[0, 0].figure
     fig.suptitle("closest pairs first" if closest else "random samples", fontsize="small")
     return fig
 
 
-def plot_distances(res: AnalysisResult) -> Figure:
-    """Overlaid histograms of generated-to-train and test-to-train distances, per space."""
-    fig = Figure(figsize=(10, 3.2), layout="constrained")
-    for ax, space in zip(fig.subplots(1, 2), SPACES, strict=True):
+def plot_distances(res: AnalysisResult, ax=None) -> Figure:
+    """Overlaid histograms of generated-to-train and test-to-train distances, per space
+    (``ax``: one axes per space, or None for a new Figure)."""
+    if ax is None:
+        ax = Figure(figsize=(10, 3.2), layout="constrained").subplots(1, 2)
+    percentile = _ordinal(res.arrays.get("copy_percentile", COPY_PERCENTILE))
+    for a, space in zip(ax, SPACES, strict=True):
         fake, real, threshold = res.arrays[f"dists_{space}"]
         bins = np.linspace(0, max(fake.max(), real.max()), 60)
-        ax.hist(real, bins=bins, alpha=0.6, density=True, label="MNIST test", color="0.5")
-        ax.hist(fake, bins=bins, alpha=0.6, density=True, label="generated", color="tab:blue")
-        percentile = _ordinal(res.arrays.get("copy_percentile", COPY_PERCENTILE))
-        ax.axvline(threshold, color="tab:red", lw=1, label=f"{percentile} percentile (test)")
-        ax.set(xlabel=f"distance to nearest training image ({space})", ylabel="density")
-        ax.legend(frameon=False, fontsize="small")
-    return fig
+        a.hist(real, bins=bins, alpha=0.6, density=True, label="MNIST test", color="0.5")
+        a.hist(fake, bins=bins, alpha=0.6, density=True, label="generated", color="tab:blue")
+        a.axvline(threshold, color="tab:red", lw=1, label=f"{percentile} percentile (test)")
+        a.set(xlabel=f"distance to nearest training image ({space})", ylabel="density")
+        a.legend(frameon=False, fontsize="small")
+    return ax[0].figure
 
 
-def plot_copy_by_digit(res: AnalysisResult) -> Figure:
+def plot_copy_by_digit(res: AnalysisResult, ax=None) -> Figure:
     """Copy rate per predicted digit against the digit's own held-out rate (pixel space)."""
     t = res.tables["copy_rate_by_digit_pixel"]
-    fig = Figure(figsize=(6.4, 3.0), layout="constrained")
-    ax = fig.subplots()
+    if ax is None:
+        ax = Figure(figsize=(6.4, 3.0), layout="constrained").subplots()
     ax.bar(t.digit - 0.2, t.rate, 0.4, label="generated", color="tab:blue")
     ax.bar(t.digit + 0.2, t.rate_baseline, 0.4, label="MNIST test", color="0.6")
     ax.set(xticks=range(10), xlabel="predicted digit", ylabel="copy rate (pixel)")
     ax.legend(frameon=False, fontsize="small")
-    return fig
+    return ax.figure
 
 
 def _ordinal(p: float) -> str:

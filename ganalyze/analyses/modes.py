@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 
 from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
@@ -22,6 +23,16 @@ OOD_PERCENTILE = 99.0
 MIN_CONFIDENCE = 0.5
 COVERAGE_FRACTION = 0.25  # a digit is covered if its share reaches a quarter of its train share
 UNRECOGNIZABLE_FLAG = 0.10
+PER_DIGIT, UNRECOGNIZABLE_SHOWN = 12, 48  # samples shown per digit, unrecognizable ones shown
+
+# Metric names
+UNRECOGNIZABLE_RATE, OOD_RATE = "unrecognizable_rate", "ood_rate"
+LOW_CONFIDENCE_RATE = "low_confidence_rate"
+SHARES = tuple(f"share_{c}" for c in range(10))  # SHARES[c]: the share of digit c
+MODES_COVERED, MODES_COVERED_ANY = "modes_covered", "modes_covered_any"
+KL_TO_TRAIN, KL_TO_UNIFORM, ENTROPY = "kl_to_train", "kl_to_uniform", "entropy"
+METRICS = (UNRECOGNIZABLE_RATE, OOD_RATE, LOW_CONFIDENCE_RATE, *SHARES, MODES_COVERED,
+           MODES_COVERED_ANY, KL_TO_TRAIN, KL_TO_UNIFORM, ENTROPY)  # fmt: skip
 
 
 def ood_thresholds(*, baseline_kth: dict[str, np.ndarray], q: float = OOD_PERCENTILE) -> dict:
@@ -78,11 +89,11 @@ def mode_statistics(
         "shares": shares,
         "covered": covered,
         "p": p,
-        "modes_covered": int(covered.sum()),
-        "modes_covered_any": int((counts > 0).sum()),
-        "kl_to_train": kl_train,
-        "kl_to_uniform": kl_unif,
-        "entropy": ent,
+        MODES_COVERED: int(covered.sum()),
+        MODES_COVERED_ANY: int((counts > 0).sum()),
+        KL_TO_TRAIN: kl_train,
+        KL_TO_UNIFORM: kl_unif,
+        ENTROPY: ent,
     }
 
 
@@ -96,6 +107,7 @@ class Modes(Analysis):
     )
     needs = ("samples",)
     order = 10
+    metric_names = METRICS
 
     def run(self, ctx) -> AnalysisResult:
         ref = ctx.reference
@@ -119,25 +131,25 @@ class Modes(Analysis):
             add(name, mask.mean(), text, higher_is_better=False, ci_low=lo, ci_high=hi)
 
         rate(
-            "unrecognizable_rate",
+            UNRECOGNIZABLE_RATE,
             masks["unrecognizable"],
             "share of samples that are out of distribution or classified with confidence < 0.5",
         )
         rate(
-            "ood_rate",
+            OOD_RATE,
             masks["ood"],
             "share of samples beyond the 99th percentile of MNIST "
             "test's 5th-neighbour distance to MNIST train, in pixel or mnist_cnn space",
         )
         rate(
-            "low_confidence_rate",
+            LOW_CONFIDENCE_RATE,
             masks["low_confidence"],
             "share of samples whose top class probability is below 0.5",
         )
         for c in range(10):
             lo, hi = wilson_interval(int(stats["counts"][c]), n)
             add(
-                f"share_{c}",
+                SHARES[c],
                 stats["shares"][c],
                 f"share of all samples recognized as a {c} (target: its share of MNIST train)",
                 target=float(ref.train_shares[c]),
@@ -145,32 +157,32 @@ class Modes(Analysis):
                 ci_high=hi,
             )
         add(
-            "modes_covered",
-            stats["modes_covered"],
+            MODES_COVERED,
+            stats[MODES_COVERED],
             "digits whose share reaches a quarter of their MNIST-train share (of 10)",
             higher_is_better=True,
         )
         add(
-            "modes_covered_any",
-            stats["modes_covered_any"],
+            MODES_COVERED_ANY,
+            stats[MODES_COVERED_ANY],
             "digits predicted at least once among recognizable samples (of 10)",
             higher_is_better=True,
         )
         add(
-            "kl_to_train",
-            stats["kl_to_train"],
+            KL_TO_TRAIN,
+            stats[KL_TO_TRAIN],
             "KL(p || p_train) in nats, p the digit distribution of recognizable samples",
             higher_is_better=False,
         )
         add(
-            "kl_to_uniform",
-            stats["kl_to_uniform"],
+            KL_TO_UNIFORM,
+            stats[KL_TO_UNIFORM],
             "KL(p || uniform over 10 digits) in nats",
             higher_is_better=False,
         )
         add(
-            "entropy",
-            stats["entropy"],
+            ENTROPY,
+            stats[ENTROPY],
             "entropy of p in nats (log 10 = 2.303 for 10 equal digits)",
             higher_is_better=True,
         )
@@ -181,7 +193,7 @@ class Modes(Analysis):
             "Unrecognizable: out of distribution, or top class probability below 0.5.",
             f"A digit is covered when its share reaches {COVERAGE_FRACTION:g} x its share of "
             "MNIST train; a digit not covered is flagged.",
-            f"Flagged when unrecognizable_rate exceeds {UNRECOGNIZABLE_FLAG:.0%}.",
+            f"Flagged when {UNRECOGNIZABLE_RATE} exceeds {UNRECOGNIZABLE_FLAG:.0%}.",
         ]
         self._flags(res, stats, ref.train_shares)
         res.tables["samples"] = pd.DataFrame(
@@ -205,7 +217,10 @@ class Modes(Analysis):
                 "covered": stats["covered"],
             }
         )
-        res.arrays = {"images": ctx.images[:, 0].numpy()}
+        res.arrays = _shown(ctx.images, res.tables["samples"])
+        res.figures = {"shares": plot_shares, "confidence": plot_confidence,
+                       "by_digit": plot_digit_grid,
+                       "unrecognizable": plot_unrecognizable}  # fmt: skip
         return res
 
     @staticmethod
@@ -213,55 +228,58 @@ class Modes(Analysis):
         missed = np.flatnonzero(~stats["covered"])
         rule = f"share below {COVERAGE_FRACTION:g} x training share"
         if len(missed) > 3:  # one finding, not ten
-            names = [f"share_{c}" for c in missed]
+            names = [SHARES[c] for c in missed]
             res.flags.append(
                 Flag(
                     f"{len(missed)} of 10 digits are under-produced "
                     f"({', '.join(map(str, missed))}): each has less than a quarter of its "
-                    f"training share; modes_covered = {stats['modes_covered']}.",
+                    f"training share; {MODES_COVERED} = {stats[MODES_COVERED]}.",
                     rule,
                     names,
                 )
             )
             missed = []
         for c in missed:
-            m = res.metric(f"share_{c}")
+            m = res.metric(SHARES[c])
             res.flags.append(
                 Flag(
-                    f"Digit {c} is under-produced: share_{c} = {m.value:.3f} (95% CI "
+                    f"Digit {c} is under-produced: {m.name} = {m.value:.3f} (95% CI "
                     f"{m.ci_low:.3f}-{m.ci_high:.3f}) is below a quarter of its training share "
                     f"{train_shares[c]:.3f}.",
                     rule,
                     [m.name],
                 )
             )
-        m = res.metric("unrecognizable_rate")
+        m = res.metric(UNRECOGNIZABLE_RATE)
         if m.value > UNRECOGNIZABLE_FLAG:
             res.flags.append(
                 Flag(
                     f"{m.value:.1%} of samples are no recognizable digit (95% CI {m.ci_low:.1%}-"
                     f"{m.ci_high:.1%}).",
-                    "unrecognizable_rate > 10%",
+                    f"{m.name} > 10%",
                     [m.name],
                 )
             )
 
-    def plot(self, res: AnalysisResult) -> dict[str, Figure]:
-        return {
-            "shares": plot_shares(res),
-            "confidence": plot_confidence(res),
-            "by_digit": plot_digit_grid(res),
-            "unrecognizable": plot_unrecognizable(res),
-        }
+
+def _shown(images, t: pd.DataFrame) -> dict:
+    """What the sample figures show: the first PER_DIGIT recognizable samples of each digit,
+    the first UNRECOGNIZABLE_SHOWN unrecognizable ones, and how many of those there are."""
+
+    def pick(mask: pd.Series, count: int) -> np.ndarray:
+        return images[torch.as_tensor(np.flatnonzero(mask)[:count]), 0].numpy()
+
+    recognized = ~t.unrecognizable
+    return {"by_digit": [pick((t.predicted == c) & recognized, PER_DIGIT) for c in range(10)],
+            "unrecognizable": pick(t.unrecognizable, UNRECOGNIZABLE_SHOWN),
+            "n_unrecognizable": int(t.unrecognizable.sum())}  # fmt: skip
 
 
-def plot_shares(res: AnalysisResult, ax=None) -> Figure | None:
+def plot_shares(res: AnalysisResult, ax=None) -> Figure:
     """Share of each digit among samples, with Wilson intervals, against MNIST train."""
-    fig = None
     if ax is None:
-        fig = Figure(figsize=(7.6, 3.4), layout="constrained")
-        ax = fig.subplots()
-    shares = [res.metric(f"share_{c}") for c in range(10)]
+        ax = Figure(figsize=(7.6, 3.4), layout="constrained").subplots()
+    shares = [res.metric(name) for name in SHARES]
     x = np.arange(10)
     vals = np.array([m.value for m in shares])
     err = np.clip([[m.value - m.ci_low, m.ci_high - m.value] for m in shares], 0, None).T
@@ -277,15 +295,13 @@ def plot_shares(res: AnalysisResult, ax=None) -> Figure | None:
     )
     ax.set(xticks=x, xlabel="predicted digit", ylabel="share of all samples")
     ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
-    return fig
+    return ax.figure
 
 
-def plot_confidence(res: AnalysisResult, ax=None) -> Figure | None:
+def plot_confidence(res: AnalysisResult, ax=None) -> Figure:
     """Histogram of the classifier's top probability, recognizable vs unrecognizable samples."""
-    fig = None
     if ax is None:
-        fig = Figure(figsize=(6.4, 3.0), layout="constrained")
-        ax = fig.subplots()
+        ax = Figure(figsize=(6.4, 3.0), layout="constrained").subplots()
     t = res.tables["samples"]
     bins = np.linspace(0, 1, 41)
     for flag, label, color in (
@@ -302,7 +318,7 @@ def plot_confidence(res: AnalysisResult, ax=None) -> Figure | None:
     ax.axvline(MIN_CONFIDENCE, color="k", lw=0.8, ls="--")
     ax.set(xlabel="top class probability", ylabel="samples", yscale="log")
     ax.legend(frameon=False, fontsize="small")
-    return fig
+    return ax.figure
 
 
 def _grid(ax, images: np.ndarray, ncol: int) -> None:
@@ -316,26 +332,23 @@ def _grid(ax, images: np.ndarray, ncol: int) -> None:
     ax.set_yticks([])
 
 
-def plot_digit_grid(res: AnalysisResult, per_digit: int = 12) -> Figure:
-    """Recognizable samples, one row per predicted digit."""
-    t, images = res.tables["samples"], res.arrays["images"]
-    fig = Figure(figsize=(per_digit * 0.45, 10 * 0.5), layout="constrained")
-    axes = fig.subplots(10, 1)
-    for c, ax in enumerate(axes):
-        idx = t.index[(t.predicted == c) & ~t.unrecognizable][:per_digit]
-        _grid(ax, images[idx], per_digit)
-        ax.set_ylabel(str(c), rotation=0, labelpad=8, va="center")
-    return fig
+def plot_digit_grid(res: AnalysisResult, ax=None) -> Figure:
+    """Recognizable samples, one row per predicted digit (``ax``: ten axes, or None)."""
+    if ax is None:
+        ax = Figure(figsize=(PER_DIGIT * 0.45, 10 * 0.5), layout="constrained").subplots(10, 1)
+    for c, (a, images) in enumerate(zip(ax, res.arrays["by_digit"], strict=True)):
+        _grid(a, images, PER_DIGIT)
+        a.set_ylabel(str(c), rotation=0, labelpad=8, va="center")
+    return ax[0].figure
 
 
-def plot_unrecognizable(res: AnalysisResult, count: int = 48) -> Figure:
+def plot_unrecognizable(res: AnalysisResult, ax=None) -> Figure:
     """Samples set aside as unrecognizable (out of distribution or low confidence)."""
-    t, images = res.tables["samples"], res.arrays["images"]
-    idx = t.index[t.unrecognizable][:count]
-    fig = Figure(figsize=(12 * 0.45, max(1, -(-len(idx) // 12)) * 0.5 + 0.3), layout="constrained")
-    ax = fig.subplots()
-    _grid(ax, images[idx], 12)
-    ax.set_title(
-        f"{int(t.unrecognizable.sum())} unrecognizable samples (first {len(idx)})", fontsize="small"
-    )
-    return fig
+    images = res.arrays["unrecognizable"]
+    if ax is None:
+        rows = max(1, -(-len(images) // 12))
+        ax = Figure(figsize=(12 * 0.45, rows * 0.5 + 0.3), layout="constrained").subplots()
+    _grid(ax, images, 12)
+    ax.set_title(f"{res.arrays['n_unrecognizable']} unrecognizable samples (first "
+                 f"{len(images)})", fontsize="small")  # fmt: skip
+    return ax.figure

@@ -12,6 +12,13 @@ from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder,
 
 GAP_FLAG = 0.10  # D scores training digits this much above held-out digits: memorization
 
+# Metric names
+EPOCHS_TRAINED, D_LOSS_FINAL, G_LOSS_FINAL = "epochs_trained", "d_loss_final", "g_loss_final"
+D_TRAIN_FINAL, D_TEST_FINAL, D_GEN_FINAL = "d_train_final", "d_test_final", "d_gen_final"
+D_TRAIN_TEST_GAP_FINAL = "d_train_test_gap_final"
+METRICS = (EPOCHS_TRAINED, D_LOSS_FINAL, G_LOSS_FINAL, D_TRAIN_FINAL, D_TEST_FINAL, D_GEN_FINAL,
+           D_TRAIN_TEST_GAP_FINAL)  # fmt: skip
+
 
 @register
 class Training(Analysis):
@@ -24,6 +31,7 @@ class Training(Analysis):
     )
     needs = ("history",)
     order = 90
+    metric_names = METRICS
 
     def run(self, ctx) -> AnalysisResult:
         history = ctx.generator.info["history"]
@@ -31,25 +39,25 @@ class Training(Analysis):
         last = history[-1]
         res = self.result()
         add = metric_adder(res)
-        add("epochs_trained", last["epoch"], "epochs completed", higher_is_better=None)
-        add("d_loss_final", last["d_loss"], "D loss in the last epoch (BCE, batch means)")
-        add("g_loss_final", last["g_loss"], "G loss in the last epoch (non-saturating BCE)")
+        add(EPOCHS_TRAINED, last["epoch"], "epochs completed", higher_is_better=None)
+        add(D_LOSS_FINAL, last["d_loss"], "D loss in the last epoch (BCE, batch means)")
+        add(G_LOSS_FINAL, last["g_loss"], "G loss in the last epoch (non-saturating BCE)")
         add(
-            "d_train_final",
+            D_TRAIN_FINAL,
             last["d_train"],
             "D's mean score on training digits after the last epoch",
         )
         add(
-            "d_test_final",
+            D_TEST_FINAL,
             last["d_test"],
             "D's mean score on MNIST test digits after the last epoch",
         )
-        add("d_gen_final", last["d_gen"], "D's mean score on generated digits after the last epoch")
+        add(D_GEN_FINAL, last["d_gen"], "D's mean score on generated digits after the last epoch")
         gap = last["d_train"] - last["d_test"]
         add(
-            "d_train_test_gap_final",
+            D_TRAIN_TEST_GAP_FINAL,
             gap,
-            "d_train_final - d_test_final: how much more D "
+            f"{D_TRAIN_FINAL} - {D_TEST_FINAL}: how much more D "
             "believes training digits than unseen ones (target 0)",
             target=0.0,
         )
@@ -63,27 +71,33 @@ class Training(Analysis):
                     f"D scores training digits {last['d_train']:.3f} but held-out digits "
                     f"{last['d_test']:.3f} (gap {gap:.3f}): it has memorized its training set "
                     "rather than learned what a digit looks like.",
-                    f"d_train_test_gap_final > {GAP_FLAG:g}",
-                    ["d_train_test_gap_final"],
+                    f"{D_TRAIN_TEST_GAP_FINAL} > {GAP_FLAG:g}",
+                    [D_TRAIN_TEST_GAP_FINAL],
                 )
             )
         res.tables["history"] = frame
         run_dir = ctx.generator.info.get("run_dir")
         grids = sorted(Path(run_dir).glob("samples/epoch_*.png")) if run_dir else []
         res.arrays["grids"] = _pick(grids)
-        if not grids:
+        res.figures = {"curves": plot_curves}
+        if grids:
+            res.figures["sample_grids"] = plot_grids
+        else:
             res.notes.append(
                 "No sample grids were found next to the checkpoint (its run folder's samples/)."
             )
         return res
 
-    def plot(self, res: AnalysisResult) -> dict[str, Figure]:
-        from reference_gan.plots import plot_training_curves
 
-        figs = {"curves": plot_training_curves(res.tables["history"].to_dict("records"))}
-        if res.arrays["grids"]:
-            figs["sample_grids"] = plot_grids(res)
-        return figs
+def plot_curves(res: AnalysisResult, ax=None) -> Figure:
+    """Losses and D's mean scores per epoch (``ax``: two axes, or None for a new Figure)."""
+    from reference_gan.plots import plot_training_curves
+
+    history = res.tables["history"].to_dict("records")
+    if ax is None:
+        return plot_training_curves(history)
+    plot_training_curves(history, axes=ax)
+    return ax[0].figure
 
 
 def _pick(paths: list[Path], count: int = 4) -> list[tuple[str, np.ndarray]]:
@@ -100,13 +114,15 @@ def _pick(paths: list[Path], count: int = 4) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def plot_grids(res: AnalysisResult) -> Figure:
-    """The sample grids saved during training (fixed latents), first to last epoch."""
+def plot_grids(res: AnalysisResult, ax=None) -> Figure:
+    """The sample grids saved during training (fixed latents), first to last epoch (``ax``:
+    one axes per grid, or None for a new Figure)."""
     grids = res.arrays["grids"]
-    fig = Figure(figsize=(3 * len(grids), 3.3), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(grids)))
+    if ax is None:
+        ax = Figure(figsize=(3 * len(grids), 3.3), layout="constrained").subplots(1, len(grids))
+    axes = np.atleast_1d(ax)
     for ax, (title, grid) in zip(axes, grids, strict=True):
         ax.imshow(grid, cmap="gray", interpolation="nearest")
         ax.set_title(title, fontsize="small")
         ax.set_axis_off()
-    return fig
+    return axes[0].figure

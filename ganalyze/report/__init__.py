@@ -32,7 +32,10 @@ class Report:
     Attributes
     ----------
     meta
-        What was audited and how: spec, file hash, latent size, n, seed, ranges, versions, date.
+        What was audited and how, as plain values: spec, kind, file hash, latent size and
+        prior, n, seed, output range and its source, native shape, discriminator, member set,
+        analyses and their parameters, neighbour search and its measured recall, versions,
+        date. The header (:attr:`header`) is formatted from it when rendered.
     results
         One :class:`AnalysisResult` per analysis that ran.
     skipped
@@ -56,6 +59,13 @@ class Report:
     def flags(self) -> list[tuple[str, Any]]:
         """(analysis, Flag) for every finding."""
         return [(r.name, f) for r in self.results for f in r.flags]
+
+    @property
+    def header(self) -> list[tuple[str, str]]:
+        """The rows (label, text) of the report's header, formatted from ``meta``."""
+        from ganalyze.report.html import header_rows
+
+        return header_rows(self.meta)
 
     def result(self, name: str) -> AnalysisResult:
         for r in self.results:
@@ -100,7 +110,7 @@ class Report:
 
         Returns the path of index.html.
         """
-        from ganalyze.report.html import png_bytes
+        from ganalyze.report.html import figure_png
 
         target = Path(os.path.abspath(Path(directory).expanduser()))
         with atomic_dir(target, is_report_dir, what="report") as out:
@@ -108,10 +118,10 @@ class Report:
             if any(r.tables for r in self.results):
                 (out / "tables").mkdir()
             for r in self.results:
-                for name, fig in r.figures.items():
+                for name in r.figures:  # drawn here, from the result's data
                     stem = out / "figures" / f"{r.name}_{name}"
-                    png = png_bytes(fig, self.__dict__.setdefault("_png_cache", {}))
-                    stem.with_suffix(".png").write_bytes(png)
+                    fig = r.draw(name)
+                    stem.with_suffix(".png").write_bytes(figure_png(self, r, name, fig))
                     fig.savefig(stem.with_suffix(".pdf"), format="pdf", bbox_inches="tight")
                 for name, table in r.tables.items():
                     stem = out / "tables" / f"{r.name}_{name}"

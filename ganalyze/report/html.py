@@ -36,18 +36,74 @@ def fmt(value: Any, digits: int = 4) -> str:
 _ENV.filters["fmt"] = fmt
 
 
-def png_bytes(fig: Any, cache: dict) -> bytes:
-    """The figure as PNG, rendered once per report (the file and the inlined copy agree)."""
-    key = id(fig)
+def figure_png(report, result, name: str, fig: Any = None) -> bytes:
+    """Figure ``name`` of ``result`` as PNG, drawn (unless ``fig`` is given) and rendered once
+    per report: the file and the inlined copy agree."""
+    cache = report.__dict__.setdefault("_png_cache", {})
+    key = (result.name, name)
     if key not in cache:
+        fig = result.draw(name) if fig is None else fig
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
         cache[key] = buf.getvalue()
     return cache[key]
 
 
-def png_base64(fig: Any, cache: dict) -> str:
-    return base64.b64encode(png_bytes(fig, cache)).decode("ascii")
+_RANGES = {"-1,1": "[-1, 1]", "0,1": "[0, 1]", "0,255": "0-255"}
+
+
+def header_rows(meta: dict) -> list[tuple[str, str]]:
+    """The header of a report, (label, text) rows formatted from its ``meta``; a row whose
+    facts ``meta`` lacks is left out."""
+    from ganalyze.analyses.base import format_value
+
+    rows: list[tuple[str, str]] = []
+    if "kind" in meta:
+        rows.append(("kind", str(meta["kind"]).replace("_", " ")))
+    if meta.get("checkpoint_epoch") is not None:
+        rows.append(("checkpoint epoch", str(meta["checkpoint_epoch"])))
+    if "sha256" in meta:
+        rows.append(("file sha256", meta["sha256"] or "–"))
+    if "latent_dim" in meta:
+        rows.append(("latent size / prior", f"{meta['latent_dim']} / {meta['prior']}"
+                     if meta.get("has_generator", True) else "– (samples file)"))  # fmt: skip
+    if "n_samples" in meta and "seed" in meta:
+        rows.append(("samples", f"{meta['n_samples']} (seed {meta['seed']})"))
+    if "output_range" in meta:
+        out = meta["output_range"]
+        rows.append(("output range", f"{_RANGES.get(out, out)} ({meta.get('output_range_source')}"
+                     f"), native shape {tuple(meta.get('native_shape') or ())}"))  # fmt: skip
+    if "discriminator" in meta:
+        d = meta["discriminator"]
+        text = "none" if d is None else (f"input {_RANGES.get(d['input_range'])}, shape "
+                                         f"{tuple(d['input_shape'] or ())}, output "
+                                         f"{d['output'] or 'auto'}")  # fmt: skip
+        rows.append(("discriminator", text))
+    if "member_set" in meta:
+        rows.append(("member set", meta["member_set"]))
+    if "analyses" in meta:
+        rows.append(("analyses", ", ".join(meta["analyses"])))
+    if "date" in meta:
+        rows.append(("date (UTC)", meta["date"]))
+    if "versions" in meta:
+        rows.append(("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items())))
+    if "params_changed" in meta:
+        changed = [f"{name}.{field}={format_value(tuple(v) if isinstance(v, list) else v)}"
+                   for name, fields in meta["params_changed"].items()
+                   for field, v in fields.items()]  # fmt: skip
+        rows.append(("parameters", ", ".join(changed) or
+                     "defaults (see `ganalyze analyses --params`)"))  # fmt: skip
+    if "nn_index" in meta:
+        rows.append(("neighbour search", _nn_text(meta["nn_index"])))
+    return rows
+
+
+def _nn_text(nn: dict) -> str:
+    if nn["kind"] == "exact":
+        return "exact"
+    recall = ", ".join(f"{s} {v:.3f}" for s, v in nn["recall_at_1"].items())
+    return (f"approximate ({nn['kind']}): recall@1 on {nn['recall_queries']} samples "
+            f"{recall or 'not used'}")  # fmt: skip
 
 
 def _ideal(row: dict) -> str:
@@ -63,8 +119,7 @@ def _ideal(row: dict) -> str:
     return "–"
 
 
-def _context(report) -> dict:
-    cache = report.__dict__.setdefault("_png_cache", {})
+def _context(report, figures: bool = True) -> dict:
     sections = []
     for r in report.results:
         rows = []
@@ -80,7 +135,10 @@ def _context(report) -> dict:
                     "ideal": _ideal({"target": m.target, "higher_is_better": m.higher_is_better}),
                 }
             )
-        figures = [{"name": name, "png": png_base64(fig, cache)} for name, fig in r.figures.items()]
+        figures = [
+            {"name": name, "png": base64.b64encode(figure_png(report, r, name)).decode("ascii")}
+            for name in (r.figures if figures else ())
+        ]
         tables = [
             {
                 "name": name,
@@ -94,6 +152,7 @@ def _context(report) -> dict:
         sections.append({"r": r, "rows": rows, "figures": figures, "tables": tables})
     return {
         "meta": report.meta,
+        "header": header_rows(report.meta),
         "sections": sections,
         "skipped": report.skipped,
         "flags": report.flags,
@@ -107,4 +166,4 @@ def render(report) -> str:
 
 def render_summary(report) -> str:
     """A compact notebook view: findings and the metrics table."""
-    return _ENV.get_template("summary.html.j2").render(**_context(report))
+    return _ENV.get_template("summary.html.j2").render(**_context(report, figures=False))

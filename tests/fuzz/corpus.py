@@ -1545,8 +1545,8 @@ def _option_cases() -> None:
     def members(n: int):
         def check(env: Env, output: str) -> None:
             check_report()(env, output)
-            header = dict((k, v) for k, v in load_meta(env)["header"])
-            assert header["member set"].startswith(f"{n} MNIST"), header["member set"]
+            member_set = load_meta(env)["member_set"]
+            assert member_set.startswith(f"{n} MNIST"), member_set
 
         return check
 

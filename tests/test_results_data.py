@@ -1,0 +1,166 @@
+"""Results are data; rendering comes last: the header is formatted from plain meta, figures are
+drawn from a result's data when the report is saved or rendered, and a result keeps only what
+its figures show."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from test_smoke_synthetic import N_SAMPLES, smoke  # noqa: F401  (a synthetic audit, no MNIST)
+
+import ganalyze.analyses
+from ganalyze.analyses.base import AnalysisResult, Metric
+from ganalyze.report import Report
+from ganalyze.report.html import header_rows
+
+META = {
+    "spec": "runs/a/latest.pt",
+    "kind": "ganalyze_checkpoint",
+    "checkpoint_epoch": 2,
+    "sha256": "ab12",
+    "has_generator": True,
+    "latent_dim": 64,
+    "prior": "normal",
+    "n_samples": 600,
+    "seed": 1,
+    "output_range": "-1,1",
+    "output_range_source": "Tanh",
+    "native_shape": [1, 28, 28],
+    "discriminator": {"input_range": "-1,1", "input_shape": [1, 28, 28], "output": None},
+    "member_set": "2048 MNIST training images (recorded in the checkpoint)",
+    "analyses": ["modes", "dscores"],
+    "date": "2025-01-01T00:00:00+00:00",
+    "versions": {"ganalyze": "0.1", "torch": "2.0"},
+    "params": {"interpolation": {"digits": (4, 2)}},
+    "params_changed": {"interpolation": {"digits": (4, 2)}},
+    "nn_index": {"kind": "exact", "recall_at_1": {}, "recall_queries": 500},
+}
+
+
+def test_header_rows_are_formatted_from_plain_meta() -> None:
+    assert header_rows(META) == [
+        ("kind", "ganalyze checkpoint"),
+        ("checkpoint epoch", "2"),
+        ("file sha256", "ab12"),
+        ("latent size / prior", "64 / normal"),
+        ("samples", "600 (seed 1)"),
+        ("output range", "[-1, 1] (Tanh), native shape (1, 28, 28)"),
+        ("discriminator", "input [-1, 1], shape (1, 28, 28), output auto"),
+        ("member set", "2048 MNIST training images (recorded in the checkpoint)"),
+        ("analyses", "modes, dscores"),
+        ("date (UTC)", "2025-01-01T00:00:00+00:00"),
+        ("versions", "ganalyze 0.1, torch 2.0"),
+        ("parameters", "interpolation.digits=4,2"),
+        ("neighbour search", "exact"),
+    ]
+
+
+def test_header_of_a_samples_file_with_an_approximate_index() -> None:
+    meta = {**META, "has_generator": False, "discriminator": None, "params_changed": {},
+            "nn_index": {"kind": "hnsw", "recall_at_1": {"pixel": 0.9876, "mnist_cnn": 1.0},
+                         "recall_queries": 500}}  # fmt: skip
+    rows = dict(header_rows(meta))
+    assert rows["latent size / prior"] == "– (samples file)"
+    assert rows["discriminator"] == "none"
+    assert rows["parameters"] == "defaults (see `ganalyze analyses --params`)"
+    assert rows["neighbour search"] == (
+        "approximate (hnsw): recall@1 on 500 samples pixel 0.988, mnist_cnn 1.000"
+    )
+    unused = {**meta, "nn_index": {**meta["nn_index"], "recall_at_1": {}}}
+    assert dict(header_rows(unused))["neighbour search"].endswith("samples not used")
+
+
+def test_meta_holds_values_not_text(smoke) -> None:  # noqa: F811
+    report, _ = smoke
+    meta = report.meta
+    assert "header" not in meta
+    assert meta["nn_index"] == {"kind": "exact", "recall_at_1": {}, "recall_queries": 500}
+    assert meta["n_samples"] == N_SAMPLES and isinstance(meta["latent_dim"], int)
+    assert meta["params"]["interpolation"]["pairs"] == 8
+    assert meta["params_changed"] == {"interpolation": {"pairs": 8, "frames": 8}}
+    assert dict(report.header)["parameters"] == "interpolation.pairs=8, interpolation.frames=8"
+
+
+def _counting_result(calls: list) -> AnalysisResult:
+    def draw(res: AnalysisResult, ax=None) -> Figure:
+        calls.append(res.name)
+        if ax is None:
+            ax = Figure(figsize=(2, 2)).subplots()
+        ax.plot([0, 1], [res.metric("x").value] * 2)
+        return ax.figure
+
+    res = AnalysisResult("lazy", "Lazy", "drawn when rendered")
+    res.metrics.append(Metric(name="x", value=0.5, description="a number"))
+    res.figures = {"line": draw}
+    return res
+
+
+def test_figures_are_drawn_once_when_the_report_is_saved(tmp_path) -> None:
+    calls: list[str] = []
+    report = Report(dict(META), [_counting_result(calls)])
+    assert calls == [], "building a report draws nothing"
+    assert "<table" in report._repr_html_() and calls == [], "the summary draws nothing"
+    index = report.save(tmp_path / "r")
+    assert calls == ["lazy"], "one drawing gives the PNG, the PDF and the inlined copy"
+    png = (index.parent / "figures" / "lazy_line.png").read_bytes()
+    assert (index.parent / "figures" / "lazy_line.pdf").read_bytes()[:4] == b"%PDF"
+    import base64
+
+    assert base64.b64encode(png).decode() in index.read_text()
+
+
+def _plot_functions():
+    package = ganalyze.analyses
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("plot_") and fn.__module__ == module.__name__:
+                yield f"{info.name}.{name}", fn
+
+
+@pytest.mark.parametrize("name, fn", list(_plot_functions()), ids=lambda v: str(v))
+def test_every_plot_function_takes_a_result_and_ax_none(name, fn) -> None:
+    params = list(inspect.signature(fn).parameters.values())
+    assert params[0].name == "res", name
+    assert params[1].name == "ax" and params[1].default is None, name
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def test_results_keep_figure_specs_and_only_the_shown_data(smoke, synthetic_reference) -> None:  # noqa: F811
+    report, _ = smoke
+    n_train = len(synthetic_reference.train)
+    for r in report.results:
+        assert r.figures and all(callable(s) and not isinstance(s, Figure)
+                                 for s in r.figures.values()), r.name  # fmt: skip
+        for leaf in _leaves(r.arrays):
+            assert not hasattr(leaf, "numpy") or isinstance(leaf, np.ndarray | np.generic), (
+                r.name,
+                type(leaf),
+            )  # numpy only: no tensors kept alive
+            if not isinstance(leaf, np.ndarray):
+                continue
+            # images shown, never all samples or the train set; per-sample data only as a
+            # value or a 2-D position per sample (histograms, scatter plots), never features
+            if leaf.ndim >= 3 and leaf.shape[-2:] == (28, 28):
+                count = int(np.prod(leaf.shape[:-2]))
+                assert count != N_SAMPLES and n_train not in leaf.shape, (r.name, leaf.shape)
+            if leaf.ndim and len(leaf) in (N_SAMPLES, n_train):
+                assert leaf.ndim == 1 or leaf.shape[1:] == (2,), (r.name, leaf.shape)
+        # drawn on demand, from the result alone
+        fig = r.draw(next(iter(r.figures)))
+        assert isinstance(fig, Figure) and fig.axes
