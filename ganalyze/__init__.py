@@ -14,6 +14,7 @@ _API = {
     "audit": "ganalyze.pipeline",
     "load_generator": "ganalyze.generators",
     "Generator": "ganalyze.generators",
+    "LoadOptions": "ganalyze.generators",
     "Report": "ganalyze.report",
     "Context": "ganalyze.context",
     "REGISTRY": "ganalyze.analyses",

@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import click
 from click.core import ParameterSource
 
 from ganalyze import __version__
-from ganalyze.errors import GanalyzeError, InputError
+from ganalyze.errors import GanalyzeError, InputError, OptionConflict
 
 
 class _TqdmHandler(logging.Handler):
@@ -256,10 +257,8 @@ def train(**options: Any) -> None:
     cfg = TrainConfig(**options)
     try:
         path = run_training(cfg, resume=resume, explicit=explicit)
-    except InputError as exc:
-        if resume is not None and "--resume" in str(exc):
-            raise click.UsageError(str(exc)) from None
-        raise
+    except OptionConflict as exc:  # options that contradict the resumed checkpoint
+        raise click.UsageError(str(exc)) from None
     click.echo(f"Checkpoint: {path}")
 
 
@@ -412,17 +411,17 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
     --timeout: a call that never returns ends the audit with an error, as does one that raises
     or exits.
     """
+    from ganalyze.generators import LoadOptions
     from ganalyze.pipeline import audit
     from ganalyze.report import default_name
 
     _setup_logging(quiet)
-    for key in ("output_range", "d_input_range", "d_output"):
-        if options[key] == "auto":
-            options[key] = None
     if options["timeout"] is None:  # the loader's default, DEFAULT_TIMEOUT (600 s)
         del options["timeout"]
+    load = LoadOptions(**{f.name: options.pop(f.name) for f in fields(LoadOptions)
+                          if f.name in options})  # fmt: skip
     _check_params(options)
-    result = audit(spec, progress=not quiet, **options)
+    result = audit(spec, progress=not quiet, load=load, **options)
     target = Path(out) if out else Path("reports") / default_name(spec)
     index = result.save(target)
     for name, flag in result.flags:

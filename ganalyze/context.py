@@ -2,28 +2,29 @@
 
 Analyses read samples, classifier outputs, reference data and neighbour results from here, so
 that, for instance, the pixel-space neighbour search that the modes analysis needs is the one
-the memorization analysis reuses.
+the memorization analysis reuses. What has been computed so far is in ``Context.cache`` (a
+:class:`ContextCache`), never in hidden attributes.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ganalyze import ood
 from ganalyze.errors import InputError
 from ganalyze.generators import Discriminator, Generator
 from ganalyze.neighbors import ApproximateIndex, ExactIndex, Neighbors, knn
-from ganalyze.reference import K_OOD, ReferenceData, classify
+from ganalyze.ood import K_OOD, SPACES
+from ganalyze.reference import ReferenceData, classify
 from ganalyze.stats import MORE_MEMBERS, require
 
 logger = logging.getLogger(__name__)
 
-SPACES = ("pixel", "mnist_cnn")
 DEFAULT_N_SAMPLES = 10_000
 
 
@@ -35,8 +36,50 @@ class Samples:
     z: torch.Tensor | None
 
 
+@dataclass
+class ContextCache:
+    """What a :class:`Context` has computed: None (or empty) until first asked for, then kept
+    for every later analysis. Read it through the Context's properties."""
+
+    reference: ReferenceData | None = None
+    samples: Samples | None = None
+    classified: tuple[np.ndarray, np.ndarray] | None = None  # samples' probs (n, 10), features
+    train_neighbors: dict[str, Neighbors] = field(default_factory=dict)  # by space, k >= K_OOD
+    train_index: dict[str, ExactIndex] = field(default_factory=dict)  # by space
+    ood_thresholds: dict[str, float] | None = None
+    ood_masks: dict[str, np.ndarray] | None = None
+    sample_labels: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
+    discriminator_ready: bool = False  # bound and its output kind decided
+    members: tuple[np.ndarray | None, str] | None = None
+    member_neighbors: dict[tuple[str, str], Neighbors] = field(default_factory=dict)
+
+
 class Context:
-    """Lazily computed, shared inputs of every analysis."""
+    """The shared, lazily computed inputs of every analysis of one audit.
+
+    What an analysis may read:
+
+    - ``generator`` (:class:`~ganalyze.generators.Generator`, settled: output range and native
+      shape known) and ``discriminator`` (:class:`~ganalyze.generators.Discriminator` bound to
+      G's native form with its output kind decided, or None);
+    - ``samples`` (:class:`Samples`): ``images`` (n, 1, 28, 28) float32 in [0, 1] (also
+      ``context.images``) and the latents ``z`` (n, latent_dim), None for a samples file;
+      ``n_samples``, ``seed``, ``prior_std``;
+    - classifier outputs of the samples: ``probs`` (n, 10) and ``features`` (n, 128, the
+      L2-normalised mnist_cnn embedding); ``space(name)`` gives the samples in 'pixel' (n, 784)
+      or 'mnist_cnn' space;
+    - neighbours per feature space: ``neighbors_in_train(space, k)`` (the samples' k nearest
+      MNIST-train images), ``train_index(space)``, ``member_neighbors(which, space)``;
+    - labels by the one out-of-distribution rule (:mod:`ganalyze.ood`): ``ood_thresholds``,
+      ``ood_masks`` (the samples' ood / low_confidence / unrecognizable), ``sample_labels``,
+      ``test_labels`` and ``labels_of(images)`` (10: unrecognizable);
+    - ``reference`` (:class:`~ganalyze.reference.ReferenceData`: MNIST train and test and their
+      cached derived arrays) and ``members`` (the member set and where it comes from);
+    - ``available()``: which needs this context meets.
+
+    Everything computed is kept in ``cache`` (:class:`ContextCache`).
+    """
 
     def __init__(
         self,
@@ -60,34 +103,51 @@ class Context:
             raise InputError(f"Unknown --nn-index {nn_index!r}; expected exact, ivf or hnsw.")
         self.nn_index = nn_index
         self.nn_recall: dict[str, float] = {}
+        self.cache = ContextCache()
 
-    @cached_property
+    @property
     def reference(self) -> ReferenceData:
-        return self._reference or ReferenceData(self.data_dir, progress=self.progress)
+        """MNIST train and test (or the reference data given) with their derived arrays."""
+        c = self.cache
+        if c.reference is None:
+            c.reference = self._reference or ReferenceData(self.data_dir, progress=self.progress)
+        return c.reference
 
-    @cached_property
+    @property
     def samples(self) -> Samples:
-        logger.info("sampling %d images (seed %d)", self.n_samples, self.seed)
-        z, images = self.generator.sample(self.n_samples, self.seed, progress=self.progress)
-        return Samples(images=images, z=z)
+        """The audited samples and their latents, drawn once with ``seed``."""
+        c = self.cache
+        if c.samples is None:
+            logger.info("sampling %d images (seed %d)", self.n_samples, self.seed)
+            z, images = self.generator.sample(self.n_samples, self.seed, progress=self.progress)
+            c.samples = Samples(images=images, z=z)
+        return c.samples
 
     @property
     def images(self) -> torch.Tensor:
+        """The samples, (n, 1, 28, 28) float32 in [0, 1]."""
         return self.samples.images
 
-    @cached_property
+    @property
+    def latents(self) -> torch.Tensor | None:
+        """The samples' latents (n, latent_dim); None for a samples file."""
+        return self.samples.z
+
     def _classified(self) -> tuple[np.ndarray, np.ndarray]:
-        return classify(self.images, progress=self.progress)
+        c = self.cache
+        if c.classified is None:
+            c.classified = classify(self.images, progress=self.progress)
+        return c.classified
 
     @property
     def probs(self) -> np.ndarray:
         """Classifier probabilities (n, 10) of the samples."""
-        return self._classified[0]
+        return self._classified()[0]
 
     @property
     def features(self) -> np.ndarray:
         """mnist_cnn features (n, 128) of the samples."""
-        return self._classified[1]
+        return self._classified()[1]
 
     def space(self, space: str) -> np.ndarray:
         """The samples in 'pixel' (n, 784) or 'mnist_cnn' (n, 128) space."""
@@ -97,7 +157,7 @@ class Context:
 
     def neighbors_in_train(self, space: str, k: int = K_OOD) -> Neighbors:
         """The k nearest MNIST-train images of every sample (computed once per space)."""
-        cache = self.__dict__.setdefault("_knn", {})
+        cache = self.cache.train_neighbors
         if space not in cache or cache[space].indices.shape[1] < k:
             logger.info(
                 "nearest MNIST-train neighbours of %d samples (%s space)", len(self.images), space
@@ -116,24 +176,35 @@ class Context:
 
     def train_index(self, space: str) -> ExactIndex:
         """The exact neighbour index over MNIST train in ``space`` (built once)."""
-        cache = self.__dict__.setdefault("_train_index", {})
+        cache = self.cache.train_index
         if space not in cache:
             cache[space] = self.reference.train_index(space)
         return cache[space]
 
-    @cached_property
+    @property
     def ood_thresholds(self) -> dict[str, float]:
-        """The modes analysis's out-of-distribution thresholds, per space."""
-        from ganalyze.analyses.modes import ood_thresholds
+        """The out-of-distribution thresholds per space (:func:`ganalyze.ood.ood_thresholds`
+        over MNIST test)."""
+        c = self.cache
+        if c.ood_thresholds is None:
+            baseline = {s: self.reference.test_to_train(s).kth for s in SPACES}
+            c.ood_thresholds = ood.ood_thresholds(baseline_kth=baseline)
+        return c.ood_thresholds
 
-        return ood_thresholds(baseline_kth={s: self.reference.test_to_train(s).kth for s in SPACES})
+    @property
+    def ood_masks(self) -> dict[str, np.ndarray]:
+        """The samples' masks ``ood``, ``low_confidence`` and ``unrecognizable`` and their
+        distances ``kth_pixel``, ``kth_mnist_cnn`` to the K_OOD-th MNIST-train image."""
+        c = self.cache
+        if c.ood_masks is None:
+            kth = {s: self.neighbors_in_train(s, K_OOD).kth for s in SPACES}
+            masks = ood.unrecognizable(kth=kth, thresholds=self.ood_thresholds, probs=self.probs)
+            c.ood_masks = {**masks, **{f"kth_{s}": d for s, d in kth.items()}}
+        return c.ood_masks
 
     def _labels(self, probs: np.ndarray, kth: dict[str, np.ndarray]) -> np.ndarray:
-        """Top digit, or 10 where unrecognizable (the modes analysis's rule)."""
-        from ganalyze.analyses.modes import unrecognizable
-
-        masks = unrecognizable(kth=kth, thresholds=self.ood_thresholds, probs=probs)
-        return np.where(masks["unrecognizable"], 10, probs.argmax(1))
+        """Top digit, or 10 where unrecognizable (the rule of :mod:`ganalyze.ood`)."""
+        return ood.digit_labels(probs=probs, kth=kth, thresholds=self.ood_thresholds)
 
     def labels_and_features(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Digit labels of canonical images (10: unrecognizable, out of distribution or low
@@ -151,29 +222,38 @@ class Context:
         """Digit labels of canonical images, 10 for an unrecognizable one."""
         return self.labels_and_features(images)[0]
 
-    @cached_property
+    @property
     def sample_labels(self) -> np.ndarray:
         """The samples' digits, 10 for unrecognizable (from the shared neighbours)."""
-        kth = {s: self.neighbors_in_train(s, K_OOD).kth for s in SPACES}
-        return self._labels(self.probs, kth)
+        c = self.cache
+        if c.sample_labels is None:
+            kth = {s: self.neighbors_in_train(s, K_OOD).kth for s in SPACES}
+            c.sample_labels = self._labels(self.probs, kth)
+        return c.sample_labels
 
-    @cached_property
+    @property
     def test_labels(self) -> np.ndarray:
         """MNIST test's digits by the same rule, 10 for unrecognizable."""
-        ref = self.reference
-        return self._labels(ref.probs("test"), {s: ref.test_to_train(s).kth for s in SPACES})
+        c = self.cache
+        if c.test_labels is None:
+            ref = self.reference
+            kth = {s: ref.test_to_train(s).kth for s in SPACES}
+            c.test_labels = self._labels(ref.probs("test"), kth)
+        return c.test_labels
 
     @property
     def prior_std(self) -> float:
         """Per-coordinate standard deviation of the latent prior."""
         return 1.0 / 3**0.5 if self.generator.prior == "uniform" else 1.0
 
-    @cached_property
+    @property
     def discriminator(self) -> Discriminator | None:
-        _ = self.samples  # G's native output form is known once it has been sampled
+        """G's discriminator, bound to G's native form, its output kind decided (on MNIST
+        test digits unless given); None when there is none."""
         d = self.generator.bound_discriminator()
-        if d is not None:
+        if d is not None and not self.cache.discriminator_ready:
             d.decide_output(self.reference.test_images)
+            self.cache.discriminator_ready = True
         return d
 
     def available(self) -> dict[str, str | None]:
@@ -195,7 +275,7 @@ class Context:
             else ("no training history: only checkpoints written by `ganalyze train` carry one"),
         }
 
-    @cached_property
+    @property
     def members(self) -> tuple[np.ndarray | None, str]:
         """The member set (MNIST-train indices the generator was trained on; None: all of
         MNIST train) and a sentence saying where it comes from.
@@ -203,6 +283,11 @@ class Context:
         Repeated indices count once (the set is what matters; the sentence says how many were
         dropped); an index outside [0, 60000) is an error.
         """
+        if self.cache.members is None:
+            self.cache.members = self._member_set()
+        return self.cache.members
+
+    def _member_set(self) -> tuple[np.ndarray | None, str]:
         n_train = len(self.reference.train)
         if self._train_indices is not None:
             raw, source = self._train_indices, "--train-indices"
@@ -231,7 +316,7 @@ class Context:
     def member_neighbors(self, which: str, space: str) -> Neighbors:
         """Nearest member of each sample (``which`` = "fake"), each MNIST-test image ("test") or
         each member itself, excluding itself ("train"); indices are MNIST-train indices."""
-        cache = self.__dict__.setdefault("_member_nn", {})
+        cache = self.cache.member_neighbors
         key = (which, space)
         if key in cache:
             return cache[key]

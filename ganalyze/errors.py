@@ -17,6 +17,11 @@ class InputError(GanalyzeError, ValueError):
     """A value, file or option handed to ganalyze is not what it expects."""
 
 
+class OptionConflict(InputError):
+    """Options contradict each other or the checkpoint they continue (the CLI shows it as a
+    usage error)."""
+
+
 class NotEnoughData(InputError):
     """A statistic needs more points than it was given (samples, members, cells).
 
@@ -36,7 +41,14 @@ class LoaderError(GanalyzeError):
 
 
 class UnsafeFileError(LoaderError):
-    """A file would run code when read (pickled objects, native code); --trust-pickle allows it."""
+    """A file would run code when read (pickled objects, native code); --trust-pickle allows it.
+
+    ``detail`` names what would have been unpickled or run (e.g. "global os.system").
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class CheckpointError(LoaderError):

@@ -19,7 +19,9 @@ from ganalyze.analyses.distribution import MAX_BOOTSTRAP  # noqa: F401  (public 
 from ganalyze.classifier.model import WEIGHTS_PATH, file_sha256
 from ganalyze.context import DEFAULT_N_SAMPLES, Context
 from ganalyze.errors import InputError
-from ganalyze.generators import load_generator
+from ganalyze.generators import LoadOptions, load_generator
+from ganalyze.generators.base import DEFAULT_TIMEOUT
+from ganalyze.generators.options import merge_options
 from ganalyze.reference import ReferenceData
 from ganalyze.report import Report
 from ganalyze.stats import NotEnoughData
@@ -60,7 +62,16 @@ def audit(
     bootstrap: int | None = None,
     interp_digits: str | Iterable[int] | None = None,
     reference: ReferenceData | None = None,
-    **load_options,
+    load: LoadOptions | None = None,
+    discriminator: str | Path | None = None,
+    weights: str | Path | None = None,
+    latent_dim: int | None = None,
+    prior: str | None = None,
+    output_range: str | None = None,
+    d_input_range: str | None = None,
+    d_output: str | None = None,
+    trust_pickle: bool = False,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Report:
     """Audit a generator (or a file of samples) and return its :class:`Report`.
 
@@ -103,9 +114,12 @@ def audit(
     reference
         The reference data (train and test digits) to compare with, e.g. from
         :meth:`ReferenceData.from_arrays`; default MNIST from ``data_dir`` (then unused).
-    **load_options
-        discriminator, weights, latent_dim, prior, output_range, d_input_range, trust_pickle:
-        passed to :func:`ganalyze.load_generator`.
+    load
+        The loading options, a :class:`ganalyze.LoadOptions`.
+    discriminator, weights, latent_dim, prior, output_range, d_input_range, d_output, \
+trust_pickle, timeout
+        A shorthand for the fields of ``load`` (``device`` above is its device); a keyword that
+        contradicts ``load`` is a TypeError, as is a misspelt one.
 
     Returns
     -------
@@ -125,8 +139,14 @@ def audit(
     chosen = analysis_params(params, names, bootstrap=bootstrap, interp_digits=interp_digits)
     _check_int("n_samples", n_samples, 1, None, "Draw at least one sample (default 10,000).")
     _check_int("seed", seed, 0, SEED_MAX, f"Use a seed from 0 to {SEED_MAX} (2^32 - 1).")
-    device = check_device(device)
-    gen = load_generator(spec, device=device, **load_options)
+    options = merge_options(
+        load, device=device, discriminator=discriminator, weights=weights,
+        latent_dim=latent_dim, prior=prior, output_range=output_range,
+        d_input_range=d_input_range, d_output=d_output, trust_pickle=trust_pickle,
+        timeout=timeout,
+    )  # fmt: skip
+    check_device(options.device)
+    gen = load_generator(spec, options, seed=seed)
     members = _read_indices(train_indices) if train_indices is not None else None
     default = DEFAULT_N_SAMPLES if gen.has_generator else gen.n_images  # no file is read here
     check_memory(n_samples or default, (gen.latent_dim or 0) if gen.has_generator else 0, names)
@@ -140,7 +160,6 @@ def audit(
         nn_index=nn_index,
         reference=reference,
     )
-    _ = ctx.samples  # sampling first: the range decision belongs in the header
     available = ctx.available()
     report = Report(meta=_meta(ctx, names, chosen))
     for name in names:

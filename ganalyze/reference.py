@@ -21,11 +21,11 @@ from ganalyze._io import atomic_path
 from ganalyze.classifier.model import WEIGHTS_PATH, file_sha256, load_classifier
 from ganalyze.data import MNISTSplit, cache_dir, load_mnist
 from ganalyze.neighbors import ExactIndex, Neighbors, knn
+from ganalyze.ood import K_OOD
 
 logger = logging.getLogger(__name__)
 
 CACHE_VERSION = "2"
-K_OOD = 5  # the out-of-distribution rule's k
 
 
 @torch.inference_mode()

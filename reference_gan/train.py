@@ -26,6 +26,7 @@ from ganalyze.data import load_mnist
 from ganalyze.errors import (
     CheckpointError,
     InputError,
+    OptionConflict,
     TrainingDiverged,
     TrainingInterrupted,
 )
@@ -106,7 +107,7 @@ def merge_resume_config(saved: dict, cfg: TrainConfig, explicit: Iterable[str]) 
         if key in explicit and want != have:
             conflicts.append(f"--{key.replace('_', '-')} {want} (checkpoint: {have})")
     if conflicts:
-        raise InputError(
+        raise OptionConflict(
             "--resume continues a run with its own hyperparameters; these options "
             f"contradict the checkpoint: {'; '.join(conflicts)}. Drop them, or "
             "start a new run without --resume."

@@ -18,7 +18,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from ganalyze import load_generator
+from ganalyze import LoadOptions, load_generator
 from ganalyze.cli import main
 from ganalyze.errors import InputError, LoaderError
 from ganalyze.generators.base import DEFAULT_TIMEOUT, Discriminator, call_user
@@ -53,9 +53,10 @@ def _assert_clean_error(result, out, match: str) -> None:
     assert not (out / "index.html").exists()  # never a silently missing or partial report
 
 
+# a generator's first call is the probe batch of 1,000 latents that load_generator makes
 ROWS = {
-    "fewer": ("return torch.rand(len(z) - 1, 784)", r"returned 49 rows \(shape \(49, 784\)\)"),
-    "double": ("return torch.rand(2 * len(z), 784)", r"returned 100 rows \(shape \(100, 784\)\)"),
+    "fewer": ("return torch.rand(len(z) - 1, 784)", r"returned 999 rows \(shape \(999, 784\)\)"),
+    "double": ("return torch.rand(2 * len(z), 784)", r"returned 2000 rows \(shape \(2000, 784\)\)"),
     "scalar": ("return torch.tensor(0.5)", r"returned a scalar \(shape \(\)\)"),
 }
 
@@ -64,7 +65,7 @@ ROWS = {
 def test_wrong_row_count_is_an_error(tmp_path, case) -> None:
     body, reason = ROWS[case]
     spec = _g(tmp_path, f"def g(z):\n    {body}\n")
-    with pytest.raises(LoaderError, match=rf"The generator .*user\.py:g {reason} for 50 inputs"):
+    with pytest.raises(LoaderError, match=rf"The generator .*user\.py:g {reason} for 1000 inputs"):
         load_generator(spec, latent_dim=4).sample(50, seed=0)
     result, out = _cli(tmp_path, spec)
     _assert_clean_error(result, out, rf"user\.py:g {reason}.*row i belongs to input i")
@@ -73,7 +74,7 @@ def test_wrong_row_count_is_an_error(tmp_path, case) -> None:
 RAISES = {
     "KeyError": (
         "raise KeyError('boom')",
-        r"raised KeyError: 'boom' on latents of shape \(50, 4\)",
+        r"raised KeyError: 'boom' on latents of shape \(1000, 4\)",
     ),
     "ZeroDivisionError": ("return 1 / 0", r"raised ZeroDivisionError: division by zero"),
     "AssertionError": ("assert len(z) > 10**9", r"raised AssertionError \(no message\)"),
@@ -99,9 +100,9 @@ def test_a_raising_generator_is_one_error(tmp_path, case) -> None:
 
 
 RETURNS = {
-    "None": ("return None", r"returned None for 50 inputs; expected images of shape"),
-    "str": ("return 'images'", r"returned a str for 50 inputs"),
-    "dict": ("return {'images': z}", r"returned a dict for 50 inputs"),
+    "None": ("return None", r"returned None for 1000 inputs; expected images of shape"),
+    "str": ("return 'images'", r"returned a str for 1000 inputs"),
+    "dict": ("return {'images': z}", r"returned a dict for 1000 inputs"),
     "tuple": (
         "return torch.rand(len(z), 784), z, z",
         r"returned a tuple of 3 \(Tensor, Tensor, Tensor\).*VAE's \(recon, mu, logvar\).*"
@@ -218,12 +219,10 @@ LOOPS = {
 
 @pytest.mark.parametrize("case", sorted(LOOPS))
 def test_a_call_that_never_returns_is_stopped(tmp_path, case) -> None:
-    gen = load_generator(_g(tmp_path, LOOPS[case]), latent_dim=4)
-    assert gen.timeout == DEFAULT_TIMEOUT == 600
-    gen.timeout = 0.3
-    start = time.monotonic()
+    assert LoadOptions().timeout == DEFAULT_TIMEOUT == 600
+    start = time.monotonic()  # the probe batch at load is the first call
     with pytest.raises(LoaderError, match=r"user\.py:g did not return within 0\.3 s on latents"):
-        gen.sample(5, seed=0)
+        load_generator(_g(tmp_path, LOOPS[case]), latent_dim=4, timeout=0.3)
     assert time.monotonic() - start < 30
 
 
@@ -285,7 +284,7 @@ def test_cli_documents_the_timeout() -> None:
 
 def _discriminator(body: str, tmp_path) -> Discriminator:
     path = _module(tmp_path, body, "disc")
-    gen = load_generator(f"{path}:d", latent_dim=4)  # a callable: the module's d is its own D
+    gen = from_entry_point(path, "d", torch.device("cpu"), None, False)  # unprobed: D's own
     d = Discriminator(gen.fn, "0,1", (784,), output="logits", name=f"of {path}:g")
     return d
 

@@ -1,11 +1,11 @@
 """Digit modes: which digits a generator makes, misses or over-produces, and what is no digit.
 
 A plain CNN is confidently wrong on things that are not digits, so unrecognizable samples are
-found first, by a rule anchored in pixel space (after the deep nearest-neighbour idea of Sun et
-al. 2022; k = 5 and the 99th percentile are ganalyze's calibration): a sample is out of
-distribution if its distance to its 5th nearest MNIST-train image exceeds the 99th percentile of
-that distance over the baseline (MNIST test), in the mnist_cnn space OR in pixel space. It is
-unrecognizable if it is out of distribution or its top class probability is below 0.5.
+set aside first, by the rule of :mod:`ganalyze.ood` (the context's ``ood_masks``, the same rule
+that gives every other analysis its digit labels): out of distribution if the distance to the
+5th nearest MNIST-train image exceeds the 99th percentile of that distance over MNIST test, in
+the mnist_cnn space OR in pixel space; unrecognizable if out of distribution or the top class
+probability is below 0.5.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from ganalyze import ood
 from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
-from ganalyze.reference import K_OOD
+from ganalyze.ood import K_OOD, MIN_CONFIDENCE, OOD_PERCENTILE
 from ganalyze.stats import entropy, kl_divergence, wilson_interval
 
-OOD_PERCENTILE = 99.0
-MIN_CONFIDENCE = 0.5
+# the rule itself lives in ganalyze.ood; these names stay importable from here
+ood_thresholds = ood.ood_thresholds
+unrecognizable = ood.unrecognizable
+
 COVERAGE_FRACTION = 0.25  # a digit is covered if its share reaches a quarter of its train share
 UNRECOGNIZABLE_FLAG = 0.10
 PER_DIGIT, UNRECOGNIZABLE_SHOWN = 12, 48  # samples shown per digit, unrecognizable ones shown
@@ -33,29 +36,6 @@ MODES_COVERED, MODES_COVERED_ANY = "modes_covered", "modes_covered_any"
 KL_TO_TRAIN, KL_TO_UNIFORM, ENTROPY = "kl_to_train", "kl_to_uniform", "entropy"
 METRICS = (UNRECOGNIZABLE_RATE, OOD_RATE, LOW_CONFIDENCE_RATE, *SHARES, MODES_COVERED,
            MODES_COVERED_ANY, KL_TO_TRAIN, KL_TO_UNIFORM, ENTROPY)  # fmt: skip
-
-
-def ood_thresholds(*, baseline_kth: dict[str, np.ndarray], q: float = OOD_PERCENTILE) -> dict:
-    """Per space, the q-th percentile of the baseline's distance to its k-th MNIST-train
-    neighbour (numpy's linear interpolation)."""
-    return {space: float(np.percentile(d, q)) for space, d in baseline_kth.items()}
-
-
-def unrecognizable(
-    *,
-    kth: dict[str, np.ndarray],
-    thresholds: dict[str, float],
-    probs: np.ndarray,
-    min_confidence: float = MIN_CONFIDENCE,
-) -> dict[str, np.ndarray]:
-    """Boolean masks ``ood`` (beyond the threshold in any space, strict ``>``),
-    ``low_confidence`` (top probability strictly below ``min_confidence``) and their union
-    ``unrecognizable``."""
-    ood = np.zeros(len(probs), dtype=bool)
-    for space, d in kth.items():
-        ood |= d > thresholds[space]
-    low = probs.max(1) < min_confidence
-    return {"ood": ood, "low_confidence": low, "unrecognizable": ood | low}
 
 
 def mode_statistics(
@@ -111,11 +91,7 @@ class Modes(Analysis):
 
     def run(self, ctx) -> AnalysisResult:
         ref = ctx.reference
-        spaces = ("pixel", "mnist_cnn")
-        baseline = {s: ref.test_to_train(s).kth for s in spaces}
-        thresholds = ood_thresholds(baseline_kth=baseline)
-        kth = {s: ctx.neighbors_in_train(s, K_OOD).kth for s in spaces}
-        masks = unrecognizable(kth=kth, thresholds=thresholds, probs=ctx.probs)
+        thresholds, masks = ctx.ood_thresholds, ctx.ood_masks
         predicted = ctx.probs.argmax(1)
         stats = mode_statistics(
             predicted=predicted,
@@ -201,8 +177,8 @@ class Modes(Analysis):
                 "sample": np.arange(n),
                 "predicted": predicted,
                 "confidence": ctx.probs.max(1),
-                "kth_dist_pixel": kth["pixel"],
-                "kth_dist_mnist_cnn": kth["mnist_cnn"],
+                "kth_dist_pixel": masks["kth_pixel"],
+                "kth_dist_mnist_cnn": masks["kth_mnist_cnn"],
                 "ood": masks["ood"],
                 "low_confidence": masks["low_confidence"],
                 "unrecognizable": masks["unrecognizable"],

@@ -8,6 +8,10 @@ Resolution order:
    recognised by their archive contents;
 4. any other torch file, read with ``weights_only=True``: a ``ganalyze train`` checkpoint, or a
    bare state_dict of the reference architecture (keys 0.weight ... 4.bias, legacy format too).
+
+The options are one :class:`LoadOptions`. A generator comes back settled: its output range and
+native shape are known (from the source, an option, or a probe batch of 1,000 outputs), and its
+discriminator, if any, is bound to that native form.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ganalyze.errors import InputError, LoaderError, UnsafeFileError
 from ganalyze.generators.base import (
     ACCEPTED_SHAPES,
     DEFAULT_TIMEOUT,
+    PROBE_N,
     Discriminator,
     Generator,
     canonical_shape,
@@ -39,13 +44,17 @@ from ganalyze.generators.files import (
     load_torch_file,
     reference_discriminator,
 )
-from ganalyze.generators.samples import from_samples
+from ganalyze.generators.options import LoadOptions, merge_options
+from ganalyze.generators.samples import SamplesFile, from_samples
 
 __all__ = [
     "ACCEPTED_FORMS",
     "ACCEPTED_SHAPES",
     "Discriminator",
     "Generator",
+    "LoadOptions",
+    "PROBE_N",
+    "SamplesFile",
     "canonical_shape",
     "detect_range",
     "load_generator",
@@ -74,7 +83,9 @@ def _file_sha256(path: Path) -> str:
 
 def load_generator(
     spec: str | Path,
+    options: LoadOptions | None = None,
     *,
+    seed: int = 0,
     discriminator: str | Path | None = None,
     weights: str | Path | None = None,
     latent_dim: int | None = None,
@@ -83,75 +94,86 @@ def load_generator(
     d_input_range: str | None = None,
     d_output: str | None = None,
     trust_pickle: bool = False,
-    device: str | torch.device = "cpu",
     timeout: float | None = DEFAULT_TIMEOUT,
+    device: str | torch.device = "cpu",
 ) -> Generator:
-    """Load a generator (or a file of samples) into ganalyze's canonical form.
+    """Load a generator (or a file of samples) into ganalyze's canonical form, settled.
 
     Parameters
     ----------
     spec
         What to audit; see the module docstring for the accepted forms.
-    discriminator
-        A file with D: a reference-architecture state_dict, TorchScript or torch.export.
-    weights
-        A state_dict file loaded into an entry point's module (``weights_only=True``).
-    latent_dim, prior
-        Override the latent size and the prior ("normal": N(0, I); "uniform": U(-1, 1)).
-    output_range, d_input_range
-        "-1,1", "0,1" or "0,255" instead of auto-detection / G's native range.
-    d_output
-        "probs" or "logits": how to read D's outputs (default: probabilities if D ends in a
-        Sigmoid or all its outputs on 1,000 test digits lie in [0, 1]).
-    trust_pickle
-        Allow unpickling whole objects (only for files you trust).
-    device
-        Where the generator and discriminator run.
-    timeout
-        Seconds a call into the generator or discriminator (a batch of up to 1,000) may take
-        before it is stopped (default 600; None or 0: no limit).
+    options
+        The loading options (see :class:`LoadOptions`). The keywords discriminator ... device
+        are a shorthand that builds it; a keyword that contradicts ``options`` is a TypeError.
+    seed
+        Seed of the probe batch that settles the output range and native shape: its 1,000
+        latents are the first ones of ``sample(n, seed)``, so an audit passes its own seed.
 
     Returns
     -------
     Generator
-        ``sample(n, seed) -> (z, images)`` with images float32 (n, 1, 28, 28) in [0, 1].
+        ``sample(n, seed) -> (z, images)`` with images float32 (n, 1, 28, 28) in [0, 1];
+        ``output_range`` and ``native_shape`` set, ``discriminator`` bound to them.
 
     Raises
     ------
     LoaderError
         When the spec cannot be read; the message lists every accepted form.
+    InputError
+        Bad option values (from :class:`LoadOptions`), or a probe batch the generator fails on.
     """
-    device = torch.device(
-        "cuda"
-        if device == "auto" and torch.cuda.is_available()
-        else "cpu"
-        if device == "auto"
-        else device
-    )
-    spec_str = str(spec)
-    out_range, d_range = parse_range(output_range), parse_range(d_input_range)
-    if prior not in (None, "normal", "uniform"):
-        raise InputError(f"Unknown prior {prior!r}; expected normal or uniform.")
-    entry = split_entry_point(spec_str)
-    path = Path(spec_str).expanduser()
-    if entry is not None:
-        gen = from_entry_point(
-            *entry, device, Path(weights) if weights else None, trust_pickle, timeout
+    opts = merge_options(
+        options, discriminator=discriminator, weights=weights, latent_dim=latent_dim,
+        prior=prior, output_range=output_range, d_input_range=d_input_range,
+        d_output=d_output, trust_pickle=trust_pickle, timeout=timeout, device=device,
+    )  # fmt: skip
+    gen = _load_source(str(spec), opts)
+    gen.timeout = opts.timeout
+    if gen.kind != "samples":
+        if opts.latent_dim is not None:
+            gen.latent_dim = opts.latent_dim
+        if opts.prior is not None:
+            gen.prior = opts.prior
+        if opts.output_range is not None:
+            gen.output_range, gen.range_source = opts.output_range, "option"
+    if opts.discriminator is not None:
+        gen.discriminator = _load_discriminator(
+            Path(opts.discriminator), opts.torch_device, opts.trust_pickle
         )
-    elif not path.exists():
+    d = gen.discriminator
+    if d is not None and opts.d_input_range is not None:
+        d.input_range = opts.d_input_range
+    if d is not None and opts.d_output is not None:
+        d.output = "probability" if opts.d_output == "probs" else "logits"
+        d.output_rule = "--d-output"
+    gen.settle(seed)
+    gen.bound_discriminator()
+    return gen
+
+
+def _load_source(spec: str, opts: LoadOptions) -> Generator:
+    """The Generator of ``spec`` as its source describes it (before the options apply)."""
+    device = opts.torch_device
+    entry = split_entry_point(spec)
+    path = Path(spec).expanduser()
+    if entry is not None:
+        weights = Path(opts.weights) if opts.weights else None
+        return from_entry_point(*entry, device, weights, opts.trust_pickle, opts.timeout)
+    if not path.exists():
         what = (
             "is a link that leads nowhere (dangling or a loop)"
             if path.is_symlink()
             else ("does not exist")
         )
-        raise LoaderError(f"{spec_str} {what}. ganalyze accepts {ACCEPTED_FORMS}.")
-    elif path.is_dir() or path.suffix.lower() in (".npy", ".npz"):
-        gen = from_samples(path, out_range)
+        raise LoaderError(f"{spec} {what}. ganalyze accepts {ACCEPTED_FORMS}.")
+    if path.is_dir() or path.suffix.lower() in (".npy", ".npz"):
+        gen = from_samples(path, opts.output_range)
         if path.is_file():
             gen.info["sha256"] = _file_sha256(path)
     else:
         try:
-            kind, obj, digest = load_torch_file(path, trust_pickle, "generator", device)
+            kind, obj, digest = load_torch_file(path, opts.trust_pickle, "generator", device)
         except UnsafeFileError:
             raise
         except LoaderError as exc:
@@ -163,27 +185,11 @@ def load_generator(
         else:
             gen = from_torch_object(obj, path, device)
         gen.info["sha256"] = digest
-    gen.timeout = timeout
-    if weights is not None and entry is None:
+    if opts.weights is not None:
         raise InputError(
             "--weights applies to Python entry points (file.py:Class); "
-            f"{spec_str} is a {gen.kind.replace('_', ' ')}."
+            f"{spec} is a {gen.kind.replace('_', ' ')}."
         )
-    if gen.kind != "samples":
-        if latent_dim is not None:
-            gen.latent_dim = int(latent_dim)
-        if prior is not None:
-            gen.prior = prior
-        if out_range is not None:
-            gen.output_range, gen.range_source = out_range, "option"
-    if discriminator is not None:
-        gen.discriminator = _load_discriminator(Path(discriminator), device, trust_pickle)
-    if d_output not in (None, "auto", "probs", "logits"):
-        raise InputError(f"Unknown --d-output {d_output!r}; expected probs or logits.")
-    if gen.discriminator is not None and d_range is not None:
-        gen.discriminator.input_range = d_range
-    if gen.discriminator is not None and d_output in ("probs", "logits"):
-        gen.discriminator.output = "probability" if d_output == "probs" else "logits"
     return gen
 
 

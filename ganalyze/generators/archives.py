@@ -131,15 +131,17 @@ def torch_weights(data: bytes, source: str) -> Any:
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        detail = _weights_only_detail(exc)
-        if _is_pickle(data):  # pickle.dump of an object, not torch.save
-            detail = "a plain pickle: " + ", ".join(scan_pickle(data)[:3])
-        if "Unsupported global" in str(exc) or _is_pickle(data):
+        # what was refused is judged from the bytes (torch's message is not an interface)
+        plain = _is_pickle(data) and not _is_legacy_torch(data)
+        found = scan_pickle(data) if plain else _refused_in_torch_file(data)
+        if plain or found:
+            detail = ("a plain pickle: " if plain else "") + ", ".join(found[:3])
             raise UnsafeFileError(
                 f"{source} holds pickled Python objects ({detail}), which ganalyze does not "
-                f"unpickle: loading them could run arbitrary code. {_TRUST_HINT}"
+                f"unpickle: loading them could run arbitrary code. {_TRUST_HINT}",
+                detail=detail,
             ) from None
-        raise LoaderError(f"Could not read {source} as a torch file: {detail}.") from None
+        raise LoaderError(f"Could not read {source} as a torch file: {_first_line(exc)}.") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise LoaderError(
             f"Could not read {source} as a torch file: {_first_line(exc)}. Expected a file "
@@ -150,10 +152,10 @@ def torch_weights(data: bytes, source: str) -> Any:
 def trusted_load(data: bytes, source: str) -> Any:
     """Whole objects, as the user asked with --trust-pickle (a torch file or a plain pickle)."""
     logger.warning("--trust-pickle: unpickling %s with weights_only=False", source)
-    try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
-    except RuntimeError as exc:
-        if "magic number" not in str(exc):
+    if data.startswith(b"PK") or _is_legacy_torch(data):  # torch.save, zip or legacy
+        try:
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+        except RuntimeError as exc:
             raise LoaderError(f"Could not read {source}: {_first_line(exc)}.") from None
     try:  # pickle.dump of an object, not torch.save
         return pickle.loads(data)
@@ -183,7 +185,7 @@ def check_export(data: bytes, source: str) -> None:
                 try:
                     torch_weights(_read(zf, info, source), f"{source} member {name}")
                 except UnsafeFileError as exc:
-                    problems.append(f"{name} holds pickled objects ({_detail_of(exc)})")
+                    problems.append(f"{name} holds pickled objects ({exc.detail})")
                 except LoaderError:
                     problems.append(f"{name} is not a torch file that loads with weights only")
     if problems:
@@ -238,6 +240,54 @@ def _is_pickle(data: bytes) -> bool:
     """A whole, valid pickle (of any protocol), as ``pickle.dump`` writes it."""
     findings = scan_pickle(data) if data[:1] == b"\x80" else ["not a pickle"]
     return not any(f.startswith("not a") for f in findings)
+
+
+_TORCH_MAGIC = 0x1950A86A20F9469CFC6C  # the first pickle of a legacy torch.save file
+
+
+def _is_legacy_torch(data: bytes) -> bool:
+    """A torch.save file of the legacy (pre-zip) format: its first pickle is torch's magic
+    number."""
+    try:
+        ops = [(op.name, arg) for op, arg, _pos in pickletools.genops(data[:64])]
+    except (ValueError, pickle.UnpicklingError, EOFError, IndexError, OverflowError):
+        return False
+    return ("LONG1", _TORCH_MAGIC) in ops
+
+
+def _leading_pickles(data: bytes, count: int) -> list[bytes]:
+    """The first ``count`` whole pickles of a stream of pickles (a legacy torch file)."""
+    fh, out = io.BytesIO(data), []
+    for _ in range(count):
+        start = fh.tell()
+        try:
+            for _op in pickletools.genops(fh):
+                pass
+        except (ValueError, pickle.UnpicklingError, EOFError, IndexError, OverflowError):
+            break
+        out.append(data[start : fh.tell()])
+    return out
+
+
+def _refused_in_torch_file(data: bytes) -> list[str]:
+    """The globals and opcodes outside the weights-only unpickler's that a torch file's pickles
+    name: a zip file's ``*.pkl`` members, or a legacy file's four leading pickles (magic
+    number, protocol, system info, the object)."""
+    if data.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                pickles = [zf.read(i) for i in zf.infolist() if i.filename.endswith(".pkl")]
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+            return []
+    else:
+        pickles = _leading_pickles(data, 4)
+    allowed = _allowed_globals()
+    found: dict[str, None] = {}
+    for blob in pickles:
+        found.update(
+            (f, None) for f in _scan_pickle(blob, allowed, False) if not f.startswith("not a")
+        )
+    return list(found)
 
 
 def _global_ok(name: str, allowed: frozenset[str], torchscript: bool) -> bool:
@@ -308,19 +358,6 @@ def _zip(data: bytes, source: str) -> zipfile.ZipFile:
         return zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise LoaderError(f"{source} is not a readable zip archive: {exc}.") from None
-
-
-def _weights_only_detail(exc: BaseException) -> str:
-    text = str(exc)
-    detail = text.split("WeightsUnpickler error:")[-1].strip() if "WeightsUnpickler" in text else ""
-    detail = next((ln.strip() for ln in detail.splitlines() if ln.strip()), "")
-    detail = detail.split(" was not an allowed global")[0].split(". Please use")[0]
-    return detail or _first_line(exc)
-
-
-def _detail_of(exc: UnsafeFileError) -> str:
-    text = str(exc)
-    return text.split("(", 1)[-1].split(")", 1)[0] if "(" in text else text
 
 
 def _first_line(exc: BaseException) -> str:

@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 RANGES = ("-1,1", "0,1", "0,255")
 ACCEPTED_SHAPES = "(n, 784), (n, 28, 28) or (n, 1, 28, 28)"
 _DETECT_N = 1000
+PROBE_N = 1000
+"""Latents of the probe batch that settles a generator's output range and native shape."""
+_PROBE_EXTRA = 16  # drawn and dropped: torch refills the last 16 values of a normal tensor
 _FAR_SHARE = 0.01  # values a whole range outside: more than this share is an error, not a clip
 DEFAULT_TIMEOUT = 600.0
 """Seconds one call of user code (a batch of the generator, of D, an import) may take."""
@@ -259,7 +262,8 @@ class Discriminator:
     Feeding D canonical [0, 1] images when it was trained on [-1, 1] silently ruins every D
     statistic; this wrapper converts to ``input_range`` and ``input_shape`` first.
 
-    ``output`` is "probability" or "logits"; :meth:`scores` always returns probabilities.
+    ``output`` is "probability" or "logits" (None until :meth:`decide_output`, the one place
+    where it is decided); :meth:`scores` always returns probabilities.
     """
 
     def __init__(
@@ -275,9 +279,8 @@ class Discriminator:
         self.module, self.input_range = module, input_range
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.device = torch.device(device)
-        if output is None and isinstance(module, nn.Sequential) and len(module) > 0:
-            output = "probability" if isinstance(module[-1], nn.Sigmoid) else None
-        self.output = output
+        self.output = output  # "probability", "logits", or None: decide_output decides
+        self.output_rule = "given" if output is not None else None  # how it was decided
         self.name = name  # how errors name D, e.g. "--discriminator d.pt"; set by the generator
         self.timeout = timeout  # seconds per call of a batch; None or 0: no limit
 
@@ -332,19 +335,35 @@ class Discriminator:
             )
         return raw
 
-    def decide_output(self, real_images: torch.Tensor) -> None:
-        """Unless known, read D's outputs as probabilities if all its outputs on (1,000) real
-        digits lie in [0, 1], else as logits."""
+    def decide_output(self, real_images: torch.Tensor) -> str:
+        """How D's outputs are read, "probability" or "logits", decided once by these rules:
+
+        1. as given (``--d-output``, ``LoadOptions.d_output``, a checkpoint's record);
+        2. probabilities if D is an ``nn.Sequential`` that ends in a Sigmoid;
+        3. probabilities if all its outputs on (the first 1,000 of) ``real_images`` lie in
+           [0, 1], else logits.
+
+        The audit passes MNIST test digits; :meth:`scores` on an undecided D passes the images
+        it is given.
+        """
         if self.output is None:
-            raw = self.raw(real_images[:1000])
-            self.output = "probability" if bool(((raw >= 0) & (raw <= 1)).all()) else "logits"
+            m = self.module
+            if isinstance(m, nn.Sequential) and len(m) > 0 and isinstance(m[-1], nn.Sigmoid):
+                self.output, self.output_rule = "probability", "ends in a Sigmoid"
+            else:
+                raw = self.raw(real_images[:_DETECT_N])
+                in_unit = bool(((raw >= 0) & (raw <= 1)).all())
+                self.output = "probability" if in_unit else "logits"
+                self.output_rule = (
+                    f"scores on {len(raw)} images {'in' if in_unit else 'outside'} [0, 1]"
+                )
+        return self.output
 
     def scores(self, images: torch.Tensor) -> torch.Tensor:
         """P(real) (n,) on canonical images."""
+        output = self.decide_output(images)
         raw = self.raw(images)
-        if self.output is None:  # decided on the first call: outputs all in [0, 1] are probs
-            self.output = "probability" if bool(((raw >= 0) & (raw <= 1)).all()) else "logits"
-        return raw if self.output == "probability" else torch.sigmoid(raw)
+        return raw if output == "probability" else torch.sigmoid(raw)
 
 
 @dataclass
@@ -360,9 +379,9 @@ class Generator:
     fn: Callable[[torch.Tensor], torch.Tensor] | None = None
     latent_dim: int | None = None
     prior: str = "normal"
-    output_range: str | None = None  # None: auto-detected on the first sample
+    output_range: str | None = None  # None until settled: see settle()
     range_source: str = "auto"
-    native_shape: tuple[int, ...] | None = None
+    native_shape: tuple[int, ...] | None = None  # G's own output shape per image, e.g. (784,)
     discriminator: Discriminator | None = None
     images: torch.Tensor | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -397,7 +416,20 @@ class Generator:
 
         if self.fn is None:
             raise InputError(f"{self.spec} is a file of samples; it has no generator to call.")
+        if self.output_range is None:  # a Generator built by hand, not by load_generator
+            self.settle()
+        outs = []
+        steps = range(0, len(z), batch_size)
+        for i in tqdm(steps, desc="sampling", disable=not progress, leave=False):
+            out = canonical_shape(self._native(z[i : i + batch_size]), f"Output of {self.spec}")
+            outs.append(to_unit_range(out, self.output_range, f"Output of {self.spec}"))
+        return torch.cat(outs)
+
+    def _native(self, z: torch.Tensor) -> torch.Tensor:
+        """G's own output on one batch of latents, checked (a float tensor, one row each)."""
         who = f"The generator {self.spec}"
+        zb = z.to(self.device)
+        shape = tuple(zb.shape)
 
         def explain(exc: BaseException, desc: str) -> str:
             text = f"{who} raised {desc} on latents of shape {shape} (prior {self.prior})."
@@ -405,32 +437,44 @@ class Generator:
                 text += f" If its latent size is not {self.latent_dim}, pass --latent-dim."
             return text
 
-        outs = []
-        steps = range(0, len(z), batch_size)
-        for i in tqdm(steps, desc="sampling", disable=not progress, leave=False):
-            zb = z[i : i + batch_size].to(self.device)
-            shape = tuple(zb.shape)
-            out = call_user(
-                self.fn, zb, who=who, doing=f"on latents of shape {shape}",
-                timeout=self.timeout, explain=explain,
+        out = call_user(
+            self.fn, zb, who=who, doing=f"on latents of shape {shape}",
+            timeout=self.timeout, explain=explain,
+        )  # fmt: skip
+        return _returned(out, len(zb), who, f"images of shape {ACCEPTED_SHAPES}")
+
+    @property
+    def settled(self) -> bool:
+        """Whether the output range and native shape are known (always, after loading)."""
+        return self.output_range is not None and self.native_shape is not None
+
+    @torch.no_grad()
+    def settle(self, seed: int = 0) -> None:
+        """Decide the output range and native shape from a probe batch, if not known yet.
+
+        The probe is :data:`PROBE_N` latents drawn with ``seed``: exactly the first 1,000
+        latents of ``sample(n, seed)`` for n >= 1,016 (16 more are drawn and dropped, because
+        torch redraws the last 16 values of a tensor of normal values), so an audit decides on
+        the same outputs as its own first batch. The range rule is :func:`detect_range`. A
+        samples file is settled when it is read.
+        """
+        if self.fn is None or self.settled:
+            return
+        gen = torch.Generator().manual_seed(int(seed))
+        z = self.prior_sample(PROBE_N + _PROBE_EXTRA, gen)[:PROBE_N]
+        out = self._native(z)
+        self.native_shape = tuple(out.shape[1:])
+        out = canonical_shape(out, f"Output of {self.spec}")
+        if self.output_range is None:
+            self.output_range = detect_range(out)
+            logger.info(
+                "%s: output range detected as [%s] from a probe batch of %d outputs (seed %d)",
+                self.spec, self.output_range, len(out), seed,
             )  # fmt: skip
-            out = _returned(out, len(zb), who, f"images of shape {ACCEPTED_SHAPES}")
-            if self.native_shape is None:
-                self.native_shape = tuple(out.shape[1:])
-            out = canonical_shape(out, f"Output of {self.spec}")
-            if self.output_range is None:
-                self.output_range = detect_range(out)
-                logger.info(
-                    "%s: output range detected as [%s] from %d outputs",
-                    self.spec,
-                    self.output_range,
-                    min(len(out), _DETECT_N),
-                )
-            outs.append(to_unit_range(out, self.output_range, f"Output of {self.spec}"))
-        return torch.cat(outs)
 
     def bound_discriminator(self) -> Discriminator | None:
         """The discriminator, its native input defaulting to G's native output form."""
+        self.settle()
         d = self.discriminator
         if d is not None:
             d.name = d.name or f"of {self.spec}"
