@@ -147,6 +147,11 @@ class Analysis:
     :class:`~ganalyze.errors.InputError`). They are set from outside as ``--param
     name.field=value`` or ``audit(params={name: {field: value}})``; ``run`` reads
     ``self.params``.
+
+    ``metric_names`` lists every metric ``run`` may emit, each name defined once as a module
+    constant (README documents each; tests/test_metric_docs.py checks both). ``run`` puts the
+    data its figures show in ``result.arrays`` and names the figures in ``result.figures``
+    (``name -> plot function``); the report draws them when it is saved or rendered.
     """
 
     name: ClassVar[str]
