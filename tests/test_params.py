@@ -21,6 +21,7 @@ from ganalyze.analyses.memorization import COPY_PERCENTILE, CT_CELLS, Memorizati
 from ganalyze.cli import main
 from ganalyze.errors import InputError
 from ganalyze.pipeline import audit
+from ganalyze.report.html import header_rows
 
 
 class Typed(Analysis):
@@ -167,7 +168,8 @@ def test_audit_params_equal_the_aliases_and_land_in_meta(small_reference, tmp_pa
     assert by_alias.meta["params"] == {"distribution": {"bootstrap": 7}}
     fd = by_alias.result("distribution").metric("fd", "mnist_cnn")
     assert fd.ci_low < fd.ci_high  # the parameter reached the analysis
-    assert ("parameters", "distribution.bootstrap=7") in by_alias.meta["header"]
+    assert by_alias.meta["params_changed"] == {"distribution": {"bootstrap": 7}}
+    assert ("parameters", "distribution.bootstrap=7") in header_rows(by_alias.meta)
 
     default = audit(spec, **kw)
     assert default.meta["params"] == {"distribution": {"bootstrap": 0}}
