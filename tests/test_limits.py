@@ -193,7 +193,9 @@ def test_too_many_samples_is_refused_before_sampling(entry_point, monkeypatch) -
                         lambda *a, **k: called.append(1))  # fmt: skip
     result = CliRunner().invoke(main, ["report", entry_point, "--n-samples", "50000000"])
     assert result.exit_code == 1 and not called
-    line = result.output.strip()
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1
+    line = errors[0]
     assert line.startswith("Error: An audit of 50,000,000 samples with latent size 8 would need "
                            "about ") and "\n" not in line  # fmt: skip
     assert "this machine has 16.0 GB available (ganalyze uses at most half). Use --n-samples " in (

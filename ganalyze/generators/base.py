@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganalyze._guard import check_allocation
 from ganalyze.errors import GanalyzeError, InputError, LoaderError
 
 logger = logging.getLogger(__name__)
@@ -460,6 +461,12 @@ class Generator:
         """
         if self.fn is None or self.settled:
             return
+        if self.latent_dim is not None:
+            check_allocation(
+                8 * (PROBE_N + _PROBE_EXTRA) * self.latent_dim,
+                f"A probe batch of {PROBE_N:,} latents of latent size {self.latent_dim}",
+                "Check the latent size (--latent-dim).",
+            )
         gen = torch.Generator().manual_seed(int(seed))
         z = self.prior_sample(PROBE_N + _PROBE_EXTRA, gen)[:PROBE_N]
         out = self._native(z)
