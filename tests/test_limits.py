@@ -127,7 +127,7 @@ def test_repeated_member_indices_count_once(samples_dir) -> None:
     members = np.concatenate([np.arange(60), np.arange(10)])
     report = audit(samples_dir / "s3.npy", analyses="modes", train_indices=members)
     assert ("member set", "60 MNIST training images (--train-indices, 10 repeated indices "
-            "counted once)") in report.meta["header"]  # fmt: skip
+            "counted once)") in report.header  # fmt: skip
 
 
 def test_maths_raise_not_enough_data() -> None:
