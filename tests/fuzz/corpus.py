@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference_gan.checkpoint import FORMAT
+from reference_gan.checkpoint import FORMAT, REQUIRED_KEYS
 from reference_gan.model import make_discriminator, make_generator
 
 N = "64"  # samples drawn by report cases: enough for modes, cheap
@@ -1083,20 +1083,7 @@ def _png_with_ztxt_bomb(digit: np.ndarray) -> bytes:
 
 # 8. checkpoints: missing keys, wrong types, bad values, NaN weights --------------------------
 
-_TOP_KEYS = (
-    "format",
-    "generator",
-    "discriminator",
-    "opt_g",
-    "opt_d",
-    "config",
-    "epoch",
-    "step",
-    "history",
-    "rng",
-    "fixed_z",
-    "versions",
-)
+_TOP_KEYS = REQUIRED_KEYS
 
 
 def _ckpt_case(id: str, mutate: Callable[[dict], None], routes=("report",), **kw) -> None:
