@@ -429,6 +429,104 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
     click.echo(f"Report: {index}")
 
 
+@main.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC [SPEC ...]")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    callback=_check_writable_dir,
+    help="Comparison folder, replaced whole [default: reports/compare-<name>-<hash>].",
+)
+@click.option(
+    "--n-samples",
+    type=_POSITIVE,
+    default=None,
+    help="Samples per generator [default: 10,000; every image of a samples file].",
+)
+@click.option(
+    "--seed",
+    type=_SEED,
+    default=0,
+    show_default=True,
+    help=f"{_SEED_HELP} The same latents for every generator of one latent size.",
+)
+@click.option(
+    "--analyses",
+    default=None,
+    metavar="A,B",
+    help="Analyses to run [default: all; see `ganalyze analyses`].",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="ANALYSIS.FIELD=VALUE",
+    callback=_parse_params,
+    help="Set an analysis's parameter for every audit (repeatable).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Local processes to run the audits in (the cores are shared among them).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run the audits on a Dask distributed cluster (tcp://host:8786), one task per "
+    "generator; needs ganalyze[cluster], and on the workers ganalyze, MNIST and a writable "
+    "cache, with the output folder on a shared file system.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    callback=_check_device,
+    help="Where the generators and discriminators run.",
+)
+@_DATA_DIR
+@click.option(
+    "--no-cache",
+    "no_cache",
+    is_flag=True,
+    help="Audit every generator afresh, neither reusing nor saving cached results.",
+)
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+@_handle_errors
+def compare(specs: tuple[str, ...], out: str | None, quiet: bool, no_cache: bool,
+            **options: Any) -> None:  # fmt: skip
+    """Audit several generators with the same options and compare them in one report.
+
+    SPEC: anything `ganalyze report` accepts; a `ganalyze train` run folder (every checkpoint,
+    by epoch: a trajectory); or a manifest, .csv or .toml, one row per generator with the
+    columns spec (required), label, step, discriminator, weights, latent_dim, prior,
+    output_range, d_input_range, d_output and train_indices (paths relative to the manifest).
+
+    A second run reuses every audit whose files and options are unchanged: after a new
+    checkpoint, only that one is audited.
+    """
+    from ganalyze.compare import compare as run_compare
+    from ganalyze.compare import default_folder
+
+    _setup_logging(quiet)
+    target = Path(out) if out else default_folder(specs)
+    comparison = run_compare(list(specs), out=target, cache=not no_cache, **options)
+    for label, error in comparison.failures.items():
+        click.echo(f"Failed: {label}: {error}", err=True)
+    if comparison.failures:
+        click.echo(f"{len(comparison.failures)} of {len(comparison.entries)} audits failed; "
+                   "the comparison holds the others.", err=True)  # fmt: skip
+    reused = len(comparison.meta.get("reused", []))
+    click.echo(f"Audited {len(comparison.meta.get('audited', []))}, reused {reused} from the "
+               f"cache.")  # fmt: skip
+    click.echo(f"Comparison: {target / 'index.html'}")
+
+
 @main.command("analyses")
 @click.option(
     "--params",

@@ -161,7 +161,7 @@ trust_pickle, timeout
         reference=reference,
     )
     available = ctx.available()
-    report = Report(meta=_meta(ctx, names, chosen))
+    report = Report(meta=_meta(ctx, names, chosen, options))
     for name in names:
         analysis = REGISTRY[name]()
         analysis.params = chosen[name]
@@ -178,7 +178,15 @@ trust_pickle, timeout
             continue
         report.results.append(result)  # its figures are drawn when the report is saved
     report.meta.update(_facts(ctx))
+    report.preview = _preview(ctx.images)
     return report
+
+
+PREVIEW = 32  # samples kept as uint8 in the report, for grids across reports (same latents)
+
+
+def _preview(images: torch.Tensor) -> np.ndarray:
+    return (images[:PREVIEW, 0].numpy() * 255).round().astype(np.uint8)
 
 
 # Memory of one audit beyond what the process holds when it is checked (before sampling), as
@@ -312,7 +320,7 @@ def _read_indices(value) -> np.ndarray:
     return np.asarray(value).ravel()
 
 
-def _meta(ctx: Context, names: list[str], chosen: dict[str, Any]) -> dict:
+def _meta(ctx: Context, names: list[str], chosen: dict[str, Any], options: LoadOptions) -> dict:
     """What is audited and how, as plain values (the report's header is rendered from them)."""
     from ganalyze import __version__
 
@@ -322,6 +330,7 @@ def _meta(ctx: Context, names: list[str], chosen: dict[str, Any]) -> dict:
         "spec": gen.spec,
         "kind": gen.kind,
         "sha256": gen.info.get("sha256"),
+        "weights": str(options.weights) if options.weights is not None else None,
         "has_generator": gen.has_generator,
         "latent_dim": gen.latent_dim,
         "prior": gen.prior if gen.has_generator else None,

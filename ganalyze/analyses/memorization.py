@@ -219,6 +219,8 @@ class Memorization(Analysis):
                 higher_is_better=None)  # fmt: skip
             table[f"neighbor_{space}"] = fake.indices[:, 0]
             table[f"dist_{space}"] = fake.kth
+            # per-sample form of copy_rate (its mean): compare's paired intervals use it
+            table[f"copy_{space}"] = fake.kth < copies["threshold"]
             res.tables[f"copy_rate_by_digit_{space}"] = copies["per_digit"]
             res.arrays[f"dists_{space}"] = (fake.kth, real.kth, copies["threshold"])
         train_feats = ref.features("train") if members is None else ref.features("train")[members]

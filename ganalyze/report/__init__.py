@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ganalyze._io import atomic_dir
@@ -45,6 +46,8 @@ class Report:
     meta: dict[str, Any]
     results: list[AnalysisResult] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    preview: Any = None  # uint8 (k, 28, 28): the first samples, for grids across reports
+    folder: Path | None = None  # where it was saved or loaded from
 
     @property
     def metrics(self) -> pd.DataFrame:
@@ -73,21 +76,30 @@ class Report:
                 return r
         raise KeyError(f"no result for analysis {name!r}; ran: {[r.name for r in self.results]}")
 
-    def to_frame(self, wide: bool = False) -> pd.DataFrame:
-        """The metrics; ``wide=True`` gives one row for this spec and one column per
-        analysis/metric[/feature_space], so reports of several checkpoints concatenate."""
+    @property
+    def label(self) -> str:
+        """A name for this report's row in tables of several reports: ``meta["label"]`` when
+        set (by :func:`ganalyze.compare`), else the spec with its weights file, if any."""
+        if self.meta.get("label"):
+            return str(self.meta["label"])
+        spec = str(self.meta.get("spec", "report"))
+        weights = self.meta.get("weights")
+        return f"{spec} [weights {weights}]" if weights else spec
+
+    def to_frame(self, wide: bool = False, intervals: bool = False) -> pd.DataFrame:
+        """The metrics; ``wide=True`` gives one row, indexed by :attr:`label`, with one column
+        per analysis/metric[/feature_space], so that reports of several generators concatenate
+        (``pd.concat([r.to_frame(wide=True) for r in reports])``) into a model-by-metric table.
+        ``intervals=True`` adds the columns ``<column>/ci_low`` and ``<column>/ci_high``."""
         frame = self.metrics
         if not wide:
             return frame
-        cols = [
-            "/".join(p for p in (a, m, s) if p)
-            for a, m, s in zip(frame.analysis, frame.metric, frame.feature_space, strict=True)
-        ]
-        return pd.DataFrame(
-            [frame["value"].to_numpy()],
-            columns=cols,
-            index=pd.Index([self.meta["spec"]], name="spec"),
-        )
+        cols = wide_columns(frame)
+        values = dict(zip(cols, frame["value"].to_numpy(), strict=True))
+        if intervals:
+            for col, low, high in zip(cols, frame["ci_low"], frame["ci_high"], strict=True):
+                values[f"{col}/ci_low"], values[f"{col}/ci_high"] = low, high
+        return pd.DataFrame([values], index=pd.Index([self.label], name="label"))
 
     def to_html(self) -> str:
         from ganalyze.report.html import render
@@ -133,15 +145,109 @@ class Report:
             (out / "metrics.json").write_text(records + "\n", encoding="utf-8")
             meta = json.dumps(_jsonable(self.meta), indent=1)
             (out / "meta.json").write_text(meta + "\n", encoding="utf-8")
+            results = json.dumps(_jsonable(self._results_record()), indent=1, allow_nan=False)
+            (out / "results.json").write_text(results + "\n", encoding="utf-8")
+            if self.preview is not None:
+                np.save(out / "preview.npy", np.asarray(self.preview, dtype=np.uint8),
+                        allow_pickle=False)  # fmt: skip
             (out / "index.html").write_text(self.to_html(), encoding="utf-8")
         index = target / "index.html"
+        self.folder = target
         logger.info("report written to %s", index)
         return index
 
+    def _results_record(self) -> dict[str, Any]:
+        """What results.json holds: per analysis its title, description, metric descriptions,
+        flags, notes and rules, and the skipped analyses (what :meth:`load` restores)."""
+        return {
+            "results": [
+                {
+                    "name": r.name, "title": r.title, "description": r.description,
+                    "descriptions": {m.name: m.description for m in r.metrics},
+                    "flags": [{"message": f.message, "rule": f.rule, "metrics": list(f.metrics)}
+                              for f in r.flags],
+                    "notes": list(r.notes), "rules": list(r.rules),
+                    "tables": sorted(r.tables),
+                }
+                for r in self.results
+            ],
+            "skipped": [list(item) for item in self.skipped],
+        }  # fmt: skip
 
-REPORT_ENTRIES = frozenset(
-    {"index.html", "meta.json", "metrics.csv", "metrics.json", "figures", "tables"}
-)
+    @classmethod
+    def load(cls, directory: str | Path) -> Report:
+        """A report saved by :meth:`save`, read back: meta, metrics (as saved, to the last
+        digit), flags, notes, skipped analyses, tables (from their parquet files) and the
+        preview. Figures stay files in ``figures/``; nothing is unpickled.
+
+        Raises
+        ------
+        InputError
+            When ``directory`` holds no report saved by this version of ganalyze.
+        """
+        from ganalyze.analyses.base import Flag, Metric
+        from ganalyze.errors import InputError
+
+        folder = Path(directory).expanduser()
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            record = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+            metrics = read_metrics(folder / "metrics.csv")
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{folder} holds no complete ganalyze report (meta.json, "
+                             f"results.json and metrics.csv): {exc}. Write it again with "
+                             "`ganalyze report`.") from None  # fmt: skip
+        report = cls(meta=meta, skipped=[tuple(s) for s in record["skipped"]], folder=folder)
+        for item in record["results"]:
+            rows = metrics[metrics["analysis"] == item["name"]]
+            res = AnalysisResult(item["name"], item["title"], item["description"],
+                                 notes=item["notes"], rules=item["rules"])  # fmt: skip
+            res.flags = [Flag(f["message"], f["rule"], f["metrics"]) for f in item["flags"]]
+            for row in rows.to_dict("records"):
+                res.metrics.append(Metric(
+                    name=row["metric"], value=row["value"],
+                    description=item["descriptions"].get(row["metric"], ""),
+                    higher_is_better=None if pd.isna(row["higher_is_better"])
+                    else bool(row["higher_is_better"]),
+                    target=None if pd.isna(row["target"]) else row["target"],
+                    ci_low=row["ci_low"], ci_high=row["ci_high"],
+                    feature_space=row["feature_space"],
+                    n_real=None if pd.isna(row["n_real"]) else int(row["n_real"]),
+                    n_fake=None if pd.isna(row["n_fake"]) else int(row["n_fake"])))  # fmt: skip
+            for name in item["tables"]:
+                path = folder / "tables" / f"{item['name']}_{name}.parquet"
+                res.tables[name] = pd.read_parquet(path)
+            report.results.append(res)
+        if (folder / "preview.npy").is_file():
+            report.preview = np.load(folder / "preview.npy", allow_pickle=False)
+        return report
+
+
+REPORT_ENTRIES = frozenset({"index.html", "meta.json", "metrics.csv", "metrics.json",
+                            "results.json", "preview.npy", "figures", "tables"})  # fmt: skip
+
+
+def wide_columns(frame: pd.DataFrame) -> list[str]:
+    """The column names of tidy metric rows in a wide table: analysis/metric[/feature_space]."""
+    return ["/".join(p for p in (a, m, s) if isinstance(p, str) and p)
+            for a, m, s in zip(frame.analysis, frame.metric, frame.feature_space, strict=True)]
+
+
+METRIC_DTYPES = {"analysis": "string", "metric": "string", "feature_space": "string",
+                 "higher_is_better": "boolean", "n_real": "Int64", "n_fake": "Int64"}  # fmt: skip
+
+
+def read_metrics(path: str | Path) -> pd.DataFrame:
+    """A saved metrics.csv with the dtypes it was written with (text, nullable booleans and
+    integers, floats to the last digit; an empty feature_space stays empty)."""
+    frame = pd.read_csv(path, dtype=METRIC_DTYPES, keep_default_na=False,
+                        na_values={c: [""] for c in METRIC_COLUMNS if c != "feature_space"})
+    missing = [c for c in METRIC_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"metrics.csv lacks the columns {missing}")
+    for col in ("analysis", "metric", "feature_space"):
+        frame[col] = frame[col].astype(object)
+    return frame
 
 
 def is_report_dir(path: Path) -> bool:
