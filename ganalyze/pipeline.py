@@ -178,8 +178,16 @@ trust_pickle, timeout
             continue
         report.results.append(result)  # its figures are drawn when the report is saved
     report.meta.update(_facts(ctx))
+    report.meta["latents_sha256"] = _digest(ctx.latents)
     report.preview = _preview(ctx.images)
     return report
+
+
+def _digest(z: torch.Tensor | None) -> str | None:
+    """SHA-256 of the latents (None for samples): equal digests, the same latents."""
+    import hashlib
+
+    return None if z is None else hashlib.sha256(z.detach().cpu().numpy().tobytes()).hexdigest()
 
 
 PREVIEW = 32  # samples kept as uint8 in the report, for grids across reports (same latents)

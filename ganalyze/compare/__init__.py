@@ -132,8 +132,10 @@ def _assemble(entries: list[Entry], outcomes: list[Outcome], settings: Settings,
     reports = {o.label: o.report for o in outcomes if o.report is not None}
     failures = {o.label: o.error for o in outcomes if o.error is not None}
     if not reports:
-        detail = "; ".join(f"{label}: {error}" for label, error in failures.items())
-        raise InputError(f"No audit completed ({detail}).")
+        shown = list(failures.items())[:3]
+        detail = "; ".join(f"{label}: {error}" for label, error in shown)
+        more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
+        raise InputError(f"No audit completed. {detail}{more}")
     comparison = Comparison(entries=entries, reports=reports, failures=failures)
     _check_latents(comparison)
     comparison.metrics = tidy_metrics(entries, reports)

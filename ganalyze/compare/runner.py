@@ -237,15 +237,25 @@ def run_processes(
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                              initargs=(threads, logging.WARNING)) as pool:  # fmt: skip
         futures = {pool.submit(run_entry, e, settings, runs): e for e in entries}
-        for done, future in enumerate(as_completed(futures), 1):
+        broken = []
+        for future in as_completed(futures):
             entry = futures[future]
             try:
-                outcome = future.result()
+                outcomes[entry.label] = outcome = future.result()
+            except BrokenProcessPool:  # a worker died: which entry killed it is unknown
+                broken.append(entry)
+                continue
+            if level <= logging.INFO:
+                _log(outcome, len(outcomes), len(entries))
+    for entry in broken:  # again, each in a process of its own: only the culprit fails
+        with ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker,
+                                 initargs=(threads, logging.WARNING)) as pool:  # fmt: skip
+            try:
+                outcome = pool.submit(run_entry, entry, settings, runs).result()
             except BrokenProcessPool as exc:
                 outcome = Outcome(entry.label, error=f"its worker process died ({exc})")
-            outcomes[entry.label] = outcome
-            if level <= logging.INFO:
-                _log(outcome, done, len(entries))
+        outcomes[entry.label] = outcome
+        _log(outcome, len(outcomes), len(entries))
     return [outcomes[e.label] for e in entries]
 
 
