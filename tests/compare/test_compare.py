@@ -132,8 +132,8 @@ def test_dask_local_cluster_equals_the_serial_run(tiny_checkpoint, tmp_path):
     serial = compare(specs, out=tmp_path / "serial", cache=False, **QUICK)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster:  # fmt: skip
-        dask = compare(specs, out=tmp_path / "dask", cache=False, scheduler=cluster.scheduler_address,
-                       **QUICK)  # fmt: skip
+        dask = compare(specs, out=tmp_path / "dask", cache=False,
+                       scheduler=cluster.scheduler_address, **QUICK)  # fmt: skip
     assert dask.meta["executor"] == "dask"
     pd.testing.assert_frame_equal(dask.metrics, serial.metrics)
     pd.testing.assert_frame_equal(dask.comparisons, serial.comparisons)
