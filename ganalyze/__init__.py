@@ -12,6 +12,8 @@ __version__ = "0.1.0"
 
 _API = {
     "audit": "ganalyze.pipeline",
+    "compare": "ganalyze.comparison",
+    "Comparison": "ganalyze.comparison",
     "load_generator": "ganalyze.generators",
     "Generator": "ganalyze.generators",
     "LoadOptions": "ganalyze.generators",

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from ganalyze.cli import main
-from ganalyze.compare import compare
+from ganalyze.comparison import compare
 from ganalyze.report import read_metrics
 
 QUICK = {"n_samples": 400, "analyses": "modes,memorization,dscores"}
@@ -187,7 +187,7 @@ def _overfitting_run(tiny_checkpoint: Path, folder: Path, mnist_dir) -> Path:
 
 def test_a_trajectory_shows_when_d_starts_to_know_its_members(tiny_checkpoint, mnist_dir,
                                                              tmp_path):  # fmt: skip
-    from ganalyze.compare.view import first_flags
+    from ganalyze.comparison.view import first_flags
 
     run = _overfitting_run(tiny_checkpoint, tmp_path / "run", mnist_dir)
     c = compare(run, out=tmp_path / "cmp", n_samples=300, analyses="dscores")

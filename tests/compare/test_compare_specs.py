@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from ganalyze.cli import main
-from ganalyze.compare.specs import expand_specs, folder_name
+from ganalyze.comparison.specs import expand_specs, folder_name
 from ganalyze.errors import InputError
 
 

@@ -1,4 +1,4 @@
-"""Differences between generators (ganalyze.compare.stats): MOVER against Newcombe's published
+"""Differences between generators (ganalyze.comparison.stats): MOVER against Newcombe's published
 example, bootstrap intervals with planted differences, their coverage, paired against unpaired,
 the per-sample form of a metric, which pairs are compared, and the table's shape."""
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ganalyze.analyses.base import METRIC_COLUMNS, AnalysisResult, Metric
-from ganalyze.compare.stats import (
+from ganalyze.comparison.stats import (
     COLUMNS,
     bootstrap_means,
     differences,

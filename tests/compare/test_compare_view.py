@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from ganalyze.analyses.base import AnalysisResult, Flag, Metric
-from ganalyze.compare.comparison import Comparison
-from ganalyze.compare.entries import Entry
-from ganalyze.compare.view import (
+from ganalyze.comparison.entries import Entry
+from ganalyze.comparison.result import Comparison
+from ganalyze.comparison.view import (
     best_steps,
     figures,
     first_flags,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganalyze.compare.entries import Entry
+from ganalyze.comparison.entries import Entry
 from ganalyze.report import Report
 
 
@@ -32,7 +32,7 @@ class Comparison:
         added in front.
     comparisons
         Differences between generators per metric with an interval (see
-        :func:`ganalyze.compare.stats.differences`).
+        :func:`ganalyze.comparison.stats.differences`).
     meta
         How the comparison was run: options, executor, which audits were reused, versions.
     """
@@ -75,8 +75,8 @@ class Comparison:
 
     def write(self, out: Path) -> None:
         """Write every file into the (new, empty or staging) folder ``out``."""
-        from ganalyze.compare import save_json
-        from ganalyze.compare.view import write_outputs
+        from ganalyze.comparison import save_json
+        from ganalyze.comparison.view import write_outputs
         from ganalyze.report import _records
 
         runs = out / "runs"
@@ -102,7 +102,7 @@ class Comparison:
                 self.reports[entry.label].folder = target / "runs" / entry.folder
 
     def _repr_html_(self) -> str:
-        from ganalyze.compare.view import render_summary
+        from ganalyze.comparison.view import render_summary
 
         return render_summary(self)
 

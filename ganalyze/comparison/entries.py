@@ -40,7 +40,7 @@ class Entry:
     @property
     def folder(self) -> str:
         """Its report folder's name under ``runs/``."""
-        from ganalyze.compare.specs import folder_name
+        from ganalyze.comparison.specs import folder_name
 
         return folder_name(self.label)
 

@@ -1,9 +1,9 @@
 """``compare(specs, ...) -> Comparison``: audit several generators and put them side by side.
 
-The specs are expanded into entries (:mod:`ganalyze.compare.specs`), each audited once or taken
-from the result cache (:mod:`ganalyze.compare.runner`), in this process, in local processes or on
+The specs are expanded into entries (:mod:`ganalyze.comparison.specs`), each audited once or taken
+from the result cache (:mod:`ganalyze.comparison.runner`), in this process, in local processes or on
 a Dask cluster, with the same results. The comparison reads the reports only: their tidy rows,
-their per-sample tables (for paired intervals, :mod:`ganalyze.compare.stats`) and their flags.
+their per-sample tables (for paired intervals, :mod:`ganalyze.comparison.stats`) and their flags.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from ganalyze.compare.comparison import Comparison, is_comparison_dir
-from ganalyze.compare.entries import Entry
-from ganalyze.compare.runner import Outcome, Settings, run_dask, run_processes, run_serial
+from ganalyze.comparison.entries import Entry
+from ganalyze.comparison.result import Comparison, is_comparison_dir
+from ganalyze.comparison.runner import Outcome, Settings, run_dask, run_processes, run_serial
 from ganalyze.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def compare(
         A bad spec, manifest row or run folder, duplicate labels, options out of range, mixed
         latent sizes in a trajectory, or no audit that completed. Nothing is written then.
     """
-    from ganalyze.compare.specs import expand_specs
+    from ganalyze.comparison.specs import expand_specs
     from ganalyze.pipeline import SEED_MAX, _check_int, analysis_params, select_analyses
 
     entries = expand_specs([specs] if isinstance(specs, str | Path) else list(specs))
@@ -127,7 +127,7 @@ def _run(entries, settings, runs, workers, scheduler) -> list[Outcome]:
 
 def _assemble(entries: list[Entry], outcomes: list[Outcome], settings: Settings,
               executor: str, pairs: str) -> Comparison:  # fmt: skip
-    from ganalyze.compare.stats import differences, per_sample_values
+    from ganalyze.comparison.stats import differences, per_sample_values
 
     reports = {o.label: o.report for o in outcomes if o.report is not None}
     failures = {o.label: o.error for o in outcomes if o.error is not None}

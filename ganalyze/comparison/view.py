@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ganalyze._io import atomic_path
-from ganalyze.compare.comparison import Comparison
+from ganalyze.comparison.result import Comparison
 from ganalyze.report.html import fmt
 
 # (analysis, metric, feature_space): the metrics of the summary table and the figures.

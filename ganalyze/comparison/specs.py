@@ -21,7 +21,7 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 
-from ganalyze.compare.entries import Entry
+from ganalyze.comparison.entries import Entry
 from ganalyze.errors import InputError
 
 # The columns of a manifest row besides spec: its label and step, and the load options.

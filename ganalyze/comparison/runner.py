@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganalyze.compare.entries import Entry
+from ganalyze.comparison.entries import Entry
 from ganalyze.errors import GanalyzeError, InputError
 
 logger = logging.getLogger(__name__)
