@@ -510,8 +510,8 @@ def compare(specs: tuple[str, ...], out: str | None, quiet: bool, no_cache: bool
     A second run reuses every audit whose files and options are unchanged: after a new
     checkpoint, only that one is audited.
     """
-    from ganalyze.compare import compare as run_compare
-    from ganalyze.compare import default_folder
+    from ganalyze.comparison import compare as run_compare
+    from ganalyze.comparison import default_folder
 
     _setup_logging(quiet)
     target = Path(out) if out else default_folder(specs)

@@ -100,7 +100,7 @@ def compare(
                         params={k: dict(v) for k, v in (params or {}).items()},
                         data_dir=str(data_dir) if data_dir is not None else None,
                         device=device, cache=cache)  # fmt: skip
-    executor = ("dask" if scheduler is not None else "processes" if workers > 1 else "serial")
+    executor = "dask" if scheduler is not None else "processes" if workers > 1 else "serial"
     if out is None:
         outcomes = _run(entries, settings, None, workers, scheduler)
         return _assemble(entries, outcomes, settings, executor, pairs)
@@ -175,9 +175,11 @@ def _check_latents(comparison: Comparison) -> None:
              if r.meta.get("has_generator")}  # fmt: skip
     if len(set(sizes.values())) > 1:
         listed = ", ".join(f"{label}: {size}" for label, size in sizes.items())
-        raise InputError(f"A trajectory compares the same latents across steps, but the latent "
-                         f"sizes differ ({listed}). Compare checkpoints of one run, or leave "
-                         "out the steps (a model comparison) to compare them unpaired.")
+        raise InputError(
+            f"A trajectory compares the same latents across steps, but the latent "
+            f"sizes differ ({listed}). Compare checkpoints of one run, or leave "
+            "out the steps (a model comparison) to compare them unpaired."
+        )
 
 
 def tidy_metrics(entries: list[Entry], reports: Mapping[str, Any]) -> pd.DataFrame:

@@ -56,7 +56,7 @@ class Comparison:
 
     @property
     def mode(self) -> str:
-        """"trajectory" when every generator has a step (a training run), else "models"."""
+        """ "trajectory" when every generator has a step (a training run), else "models"."""
         steps = [e.step for e in self.entries]
         return "trajectory" if steps and all(s is not None for s in steps) else "models"
 

@@ -138,8 +138,10 @@ def read_manifest(path: Path) -> list[Entry]:
                              f"expected {', '.join(COLUMNS)} (spec required).")  # fmt: skip
         values = {k: v for k, v in row.items() if v is not None and str(v).strip() != ""}
         if "spec" not in values:
-            raise InputError(f"{where}: no spec; every row needs the column spec (a checkpoint, "
-                             "samples file or entry point, relative to the manifest).")
+            raise InputError(
+                f"{where}: no spec; every row needs the column spec (a checkpoint, "
+                "samples file or entry point, relative to the manifest)."
+            )
         entries.append(_entry(str(values.pop("spec")).strip(), base, values, where))
     return entries
 
@@ -286,9 +288,11 @@ def unique_labels(entries: list[Entry]) -> list[Entry]:
         key = folder_name(label)
         if key in seen:
             other = seen[key]
-            raise InputError(f"Duplicate label {label!r}: {other.source} ({other.spec}) and "
-                             f"{e.source} ({e.spec}) would share the report folder runs/{key}/. "
-                             "Give each a distinct label (the manifest's label column).")
+            raise InputError(
+                f"Duplicate label {label!r}: {other.source} ({other.spec}) and "
+                f"{e.source} ({e.spec}) would share the report folder runs/{key}/. "
+                "Give each a distinct label (the manifest's label column)."
+            )
         seen[key] = e
         out.append(replace(e, label=label))
     return out

@@ -54,7 +54,8 @@ def test_two_builders_at_once_end_with_one_complete_cache(tmp_path):
     again = subprocess.run([sys.executable, "-c", BUILDER, "0"], env=env, capture_output=True,
                            text=True, timeout=300)  # fmt: skip
     assert again.stdout.strip().splitlines()[-1] == digests[0]
-    assert hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest() == hashlib.sha256(
-        b"".join(f.read_bytes() for f in sorted(folder.iterdir()))
-    ).hexdigest()
+    assert (
+        hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+        == hashlib.sha256(b"".join(f.read_bytes() for f in sorted(folder.iterdir()))).hexdigest()
+    )
     assert isinstance(Path(folder), Path)

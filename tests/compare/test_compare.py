@@ -64,9 +64,15 @@ def test_copier_differs_from_mnist_test_and_the_halves_do_not(sample_files, tmp_
                           "higher_is_better")})  # fmt: skip
     parts = []
     for e in c.entries:
-        part = pd.read_csv(out / "runs" / e.folder / "metrics.csv", keep_default_na=False,
-                           na_values={col: [""] for col in written.columns
-                                      if col not in ("feature_space", "spec", "label")})
+        part = pd.read_csv(
+            out / "runs" / e.folder / "metrics.csv",
+            keep_default_na=False,
+            na_values={
+                col: [""]
+                for col in written.columns
+                if col not in ("feature_space", "spec", "label")
+            },
+        )
         part.insert(0, "spec", e.spec)
         part.insert(0, "step", np.nan)
         part.insert(0, "label", e.label)

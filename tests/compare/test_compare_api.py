@@ -62,4 +62,5 @@ def test_a_saved_report_loads_back_exactly(tmp_path):
                                   report.result("memorization").tables["samples"])  # fmt: skip
     assert loaded.preview.shape == (2, 28, 28)
     assert loaded.result("memorization").metric("copy_rate", "pixel").description == (
-        "share of copies")
+        "share of copies"
+    )
