@@ -329,11 +329,10 @@ class Context:
                     "test": lambda: ref.test_to_train(space),
                     "train": lambda: ref.train_to_train(space)}[which]()  # fmt: skip
             result = Neighbors(full.distances[:, :1], full.indices[:, :1])
-        else:
-            base = ref.space("train", space)[idx]
-            queries = {"fake": lambda: self.space(space), "test": lambda: ref.space("test", space),
-                       "train": lambda: base}[which]()  # fmt: skip
-            found = knn(queries=queries, base=base, k=1, exclude_self=which == "train")
+        elif which == "fake":
+            found = knn(queries=self.space(space), base=ref.space("train", space)[idx], k=1)
             result = Neighbors(found.distances, idx[found.indices])
+        else:  # of real digits only: shared by every audit with this member set (compare)
+            result = ref.member_neighbors(which, space, idx)
         cache[key] = result
         return result

@@ -167,6 +167,23 @@ class ReferenceData:
         name = f"kid_within_{split}_{space}_m{rows.shape[1]}_n{rows.shape[0]}_s{seed}"
         return self.cached(name, lambda: kid_real_within(self.space(split, space), rows))
 
+    def member_neighbors(self, which: str, space: str, members: np.ndarray) -> Neighbors:
+        """The nearest member of each MNIST-test image (``which`` = "test") or of each member,
+        itself excluded ("train"), in ``space``; indices are MNIST-train indices. Kept in memory
+        per member set, so that audits of one run's checkpoints share them."""
+        digest = hashlib.blake2b(np.ascontiguousarray(members, np.int64).tobytes(),
+                                 digest_size=16).hexdigest()  # fmt: skip
+        memo = self.__dict__.setdefault("_member_neighbors", {})
+        key = (which, space, digest)
+        if key not in memo:
+            while len(memo) >= 8:  # a few member sets at a time
+                memo.pop(next(iter(memo)))
+            base = self.space("train", space)[members]
+            queries = self.space("test", space) if which == "test" else base
+            found = knn(queries=queries, base=base, k=1, exclude_self=which == "train")
+            memo[key] = Neighbors(found.distances, members[found.indices])
+        return memo[key]
+
     def test_to_train(self, space: str, k: int = K_OOD) -> Neighbors:
         """The k nearest MNIST-train images of every MNIST-test image in ``space``."""
         return self._neighbours("test", space, k)

@@ -129,23 +129,73 @@ def test_a_failing_generator_is_reported_and_the_rest_completes(tiny_checkpoint,
     assert "broken" in (tmp_path / "cmp" / "index.html").read_text()
 
 
-def test_dask_local_cluster_equals_the_serial_run(tiny_checkpoint, tmp_path):
+KILLER = "import os\n\n\ndef make():\n    os._exit(3)  # the worker process dies\n"
+
+
+def test_local_processes_and_dask_equal_the_serial_run(tiny_checkpoint, tmp_path):
+    """--workers 2 and a Dask LocalCluster of 2 workers give the serial run's rows; a task that
+    raises (a broken file) or kills its worker (os._exit in the factory) is reported for its
+    generator while the rest completes."""
     distributed = pytest.importorskip("distributed")
+    import dask
+
     run = _run_copy(tiny_checkpoint, tmp_path, 2)
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"garbage")
-    specs = [run, bad]
-    serial = compare(specs, out=tmp_path / "serial", cache=False, **QUICK)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster:  # fmt: skip
-        dask = compare(specs, out=tmp_path / "dask", cache=False,
-                       scheduler=cluster.scheduler_address, **QUICK)  # fmt: skip
-    assert dask.meta["executor"] == "dask"
-    pd.testing.assert_frame_equal(dask.metrics, serial.metrics)
-    pd.testing.assert_frame_equal(dask.comparisons, serial.comparisons)
-    assert set(dask.failures) == set(serial.failures) == {"broken"}
-    for e in dask.entries[:2]:
+    (tmp_path / "killer.py").write_text(KILLER)
+    killer = f"{tmp_path / 'killer.py'}:make"
+    serial = compare([run, bad], out=tmp_path / "serial", cache=False, **QUICK)
+    assert set(serial.failures) == {"broken"}
+    local = compare([run, bad, killer], out=tmp_path / "local", cache=False, workers=2, **QUICK)
+    assert local.meta["executor"] == "processes"
+    cluster_options = {"n_workers": 2, "threads_per_worker": 1, "processes": True,
+                       "host": "127.0.0.1", "dashboard_address": None}  # fmt: skip
+    with (dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+          distributed.LocalCluster(**cluster_options) as cluster):  # fmt: skip
+        remote = compare([run, bad, killer], out=tmp_path / "dask", cache=False,
+                         scheduler=cluster.scheduler_address, **QUICK)  # fmt: skip
+    assert remote.meta["executor"] == "dask"
+    for other in (local, remote):
+        assert set(other.failures) == {"broken", "killer:make"}
+        assert other.failures["broken"] == serial.failures["broken"]  # the loader's message
+        assert "died" in other.failures["killer:make"] or "Killed" in other.failures["killer:make"]
+        pd.testing.assert_frame_equal(other.metrics, serial.metrics)
+        pd.testing.assert_frame_equal(other.comparisons, serial.comparisons)
+    for e in remote.entries[:2]:
         assert (tmp_path / "dask" / "runs" / e.folder / "index.html").is_file()
+
+
+def test_a_trajectory_needs_one_latent_size(tmp_path):
+    """Two entry points with latent sizes 8 and 16 given steps: one Error line, nothing written."""
+    (tmp_path / "nets.py").write_text(
+        "import torch\n\n\ndef make(d):\n    net = torch.nn.Sequential(torch.nn.Linear(d, 784),"
+        " torch.nn.Sigmoid())\n    net.latent_dim = d\n    return net\n\n\n"
+        "def small():\n    return make(8)\n\n\ndef large():\n    return make(16)\n"
+    )
+    (tmp_path / "m.csv").write_text("spec,step,latent_dim\nnets.py:small,1,8\nnets.py:large,2,16\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            str(tmp_path / "m.csv"),
+            "-o",
+            str(out),
+            "--n-samples",
+            "50",
+            "--analyses",
+            "modes",
+            "--quiet",
+        ],
+    )
+    assert result.exit_code != 0
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: A trajectory compares the same latents") and "small: 8" in line
+    assert not out.exists()
+    # without steps it is a model comparison, unpaired
+    (tmp_path / "m.csv").write_text("spec,latent_dim\nnets.py:small,8\nnets.py:large,16\n")
+    c = compare(tmp_path / "m.csv", n_samples=50, analyses="modes")
+    assert c.mode == "models" and not c.comparisons.paired.any()
 
 
 def _overfitting_run(tiny_checkpoint: Path, folder: Path, mnist_dir) -> Path:
@@ -193,7 +243,7 @@ def _overfitting_run(tiny_checkpoint: Path, folder: Path, mnist_dir) -> Path:
 
 def test_a_trajectory_shows_when_d_starts_to_know_its_members(tiny_checkpoint, mnist_dir,
                                                              tmp_path):  # fmt: skip
-    from ganalyze.comparison.view import first_flags
+    from ganalyze.comparison.tables import first_flags
 
     run = _overfitting_run(tiny_checkpoint, tmp_path / "run", mnist_dir)
     c = compare(run, out=tmp_path / "cmp", n_samples=300, analyses="dscores")

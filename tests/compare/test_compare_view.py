@@ -16,18 +16,16 @@ import pytest
 
 from ganalyze.analyses.base import AnalysisResult, Flag, Metric
 from ganalyze.comparison.entries import Entry
+from ganalyze.comparison.figures import figures
 from ganalyze.comparison.result import Comparison
-from ganalyze.comparison.view import (
+from ganalyze.comparison.tables import (
     best_steps,
-    figures,
     first_flags,
     headline_columns,
     ranking,
-    render,
-    render_summary,
     summary_rows,
-    write_outputs,
 )
+from ganalyze.comparison.view import render, render_summary, write_outputs
 from ganalyze.report import Report
 
 AUC_RULE = "CI above 0.55"
