@@ -77,9 +77,12 @@ class Column:
         return -abs(value - self.target) if self.target is not None else math.nan
 
     def best(self, labels: list[str]) -> list[str]:
-        """The labels (in the given order) holding the best value; ties all count."""
+        """The labels (in the given order) holding the best value; ties all count, but when
+        every value is the same (every sample unrecognizable at every step) none is best."""
         scores = {lab: self.score(lab) for lab in labels}
         finite = [s for s in scores.values() if math.isfinite(s)]
+        if len(finite) > 1 and min(finite) == max(finite):
+            return []
         return [lab for lab, s in scores.items() if finite and s == max(finite)]
 
 

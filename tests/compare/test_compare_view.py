@@ -150,6 +150,9 @@ def test_summary_rows_mark_the_best(trajectory: Comparison) -> None:
     assert marked("nn_dist_ratio") == ["e2"]  # closest to target
     assert marked("copy_rate") == ["e1", "e2"]  # ties
     assert marked("d_train_mean") == []  # no direction
+    column = headline_columns(trajectory)[names.index("copy_rate")]
+    column.values = {label: (0.25, 0.2, 0.3) for label in column.values}
+    assert column.best(list(column.values)) == []  # all equal: none is best
     failed = rows[3]
     assert failed["failure"] == "CUDA out of memory at step 4" and failed["link"] is None
     assert all(math.isnan(c["value"]) and not c["best"] for c in failed["cells"])
