@@ -15,7 +15,7 @@
 3. Prints seconds, the ratio to the baseline and the target of each.
 
     GANALYZE_DATA=../shared/data python benchmarks/compare_speed.py [--n-samples 10000]
-        [--limit 10000] [--skip-setup RUN] [--keep]
+        [--limit 10000] [--analyses A,B] [--skip-setup RUN] [--keep]
 
 The machine's speed and load change the seconds; the ratios, measured in one run, are what
 matter.
@@ -92,16 +92,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=10_000,
                         help="training digits of the setup run (0: all 60,000)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--analyses", metavar="A,B", default=None,
+                        help="default: every registered analysis but latent_map")  # fmt: skip
     parser.add_argument("--skip-setup", metavar="RUN", default=None,
                         help="use this run folder's checkpoints instead of training")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
-    from ganalyze.compare.specs import expand_specs
-
     from ganalyze.analyses.base import registered
+    from ganalyze.comparison.specs import expand_specs
 
-    analyses = ",".join(name for name in registered() if name != "latent_map")
+    analyses = args.analyses or ",".join(name for name in registered() if name != "latent_map")
     tmp = Path(tempfile.mkdtemp(prefix="compare_speed-"))
     try:
         run_dir = setup_run(args, tmp)
