@@ -16,7 +16,7 @@ from ganalyze.cli import main
 from ganalyze.comparison import compare
 from ganalyze.report import read_metrics
 
-QUICK = {"n_samples": 400, "analyses": "modes,memorization,dscores"}
+QUICK = {"n_samples": 300, "analyses": "memorization,dscores"}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def _row(comparisons: pd.DataFrame, a: str, b: str, metric: str, space: str = "p
 def test_copier_differs_from_mnist_test_and_the_halves_do_not(sample_files, tmp_path):
     out = tmp_path / "cmp"
     c = compare([sample_files[k] for k in ("copier", "half_a", "half_b")], out=out,
-                analyses="modes,memorization")  # fmt: skip
+                analyses="modes,memorization", n_samples=600)  # fmt: skip
     assert c.mode == "models" and not c.failures
     copier = _row(c.comparisons, "copier", "half_a", "copy_rate")
     assert copier.excludes_zero and copier.better == "half_a"
@@ -110,7 +110,7 @@ def test_checkpoints_share_latents_and_reruns_audit_only_new_ones(tiny_checkpoin
     assert first.comparisons[first.comparisons.metric == "copy_rate"].paired.all()
     _run_copy(tiny_checkpoint, tmp_path, 3)  # training went on: one more checkpoint
     result = CliRunner().invoke(main, ["compare", str(run), "-o", str(tmp_path / "cmp"),
-                                       "--n-samples", "400", "--analyses", QUICK["analyses"],
+                                       "--n-samples", "300", "--analyses", QUICK["analyses"],
                                        "--quiet"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Audited 1, reused 2 from the cache." in result.output
