@@ -25,6 +25,7 @@ BUILTIN_ORDER = [
     "modes",
     "memorization",
     "dscores",
+    "privacy",
     "distribution",
     "interpolation",
     "latent_map",
