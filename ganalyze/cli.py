@@ -265,6 +265,19 @@ def train(**options: Any) -> None:
 _RANGE = click.Choice(["auto", "-1,1", "0,1", "0,255"])
 
 
+def _parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """--latent-shape / --d-input-shape such as 100,1,1 as a tuple of positive ints, checked as
+    LoadOptions checks it; a bad one is a usage error."""
+    from ganalyze.generators import LoadOptions
+
+    if value is None:
+        return None
+    try:
+        return getattr(LoadOptions(**{param.name: value}), param.name)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @main.command()
 @click.argument("spec")
 @click.option(
@@ -316,6 +329,24 @@ _RANGE = click.Choice(["auto", "-1,1", "0,1", "0,255"])
 )
 @click.option("--latent-dim", type=_POSITIVE, default=None, help="Size of z.")
 @click.option(
+    "--latent-shape",
+    default=None,
+    metavar="100,1,1",
+    callback=_parse_shape,
+    help="Shape of one z as G takes it, e.g. 100,1,1 for a DCGAN; z stays flat inside ganalyze "
+    "(its size is the product) [default: the source's, the model's first layer (a "
+    "ConvTranspose2d with d input channels: d,1,1), or (d) unless only (d,1,1) works].",
+)
+@click.option(
+    "--resize",
+    type=click.Choice(["auto", "crop", "resize", "none"]),
+    default="auto",
+    show_default=True,
+    help="Images of another size than 28x28: auto crops a 32x32 image whose 2-pixel border is "
+    "empty and resizes any other size (least-squares inverse of bilinear enlargement); crop: a "
+    "centre crop; resize: always resize; none: refuse any size but 28x28.",
+)
+@click.option(
     "--prior",
     type=click.Choice(["normal", "uniform"]),
     default=None,
@@ -334,6 +365,14 @@ _RANGE = click.Choice(["auto", "-1,1", "0,1", "0,255"])
     default="auto",
     show_default=True,
     help="Range D expects (auto: G's native range).",
+)
+@click.option(
+    "--d-input-shape",
+    default=None,
+    metavar="1,64,64",
+    callback=_parse_shape,
+    help="Shape of one input of D, e.g. 1,64,64; MNIST digits reach it padded or resized to "
+    "that size [default: G's native shape, else a shape a probe finds D takes].",
 )
 @click.option(
     "--d-output",
@@ -418,8 +457,11 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
     _setup_logging(quiet)
     if options["timeout"] is None:  # the loader's default, DEFAULT_TIMEOUT (600 s)
         del options["timeout"]
-    load = LoadOptions(**{f.name: options.pop(f.name) for f in fields(LoadOptions)
-                          if f.name in options})  # fmt: skip
+    try:  # option values that contradict each other (--latent-shape and --latent-dim)
+        load = LoadOptions(**{f.name: options.pop(f.name) for f in fields(LoadOptions)
+                              if f.name in options})  # fmt: skip
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from None
     _check_params(options)
     result = audit(spec, progress=not quiet, load=load, **options)
     target = Path(out) if out else Path("reports") / default_name(spec)

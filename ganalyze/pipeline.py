@@ -347,11 +347,17 @@ def _meta(ctx: Context, names: list[str], chosen: dict[str, Any], options: LoadO
         "output_range": gen.output_range,
         "output_range_source": gen.range_source,
         "native_shape": list(gen.native_shape) if gen.native_shape else None,
+        "image_conversion": gen.image_form.facts() if gen.image_form is not None else None,
+        "latent_shape": list(gen.call_shape or ()) or None if gen.has_generator else None,
+        "latent_shape_source": gen.latent_source if gen.has_generator else None,
         "discriminator": None
         if d is None
         else {
             "input_range": d.input_range,
             "input_shape": list(d.input_shape or ()),
+            "input_shape_source": d.shape_source,
+            "conversion": d.conversion,
+            "conversion_rule": d.conversion_rule,
             "output": d.output,
         },
         "member_set": ctx.members[1],

@@ -12,7 +12,7 @@ from PIL import Image
 from torch import nn
 
 from ganalyze.errors import InputError, LoaderError
-from ganalyze.generators import load_generator
+from ganalyze.generators import LoadOptions, load_generator
 from reference_gan.model import make_discriminator, make_generator
 
 
@@ -188,9 +188,12 @@ def test_samples_npz_npy_and_png_folder(tmp_path) -> None:
 
 
 def test_wrong_shape_names_the_accepted_shapes(tmp_path) -> None:
+    np.save(tmp_path / "two.npy", np.zeros((16, 2, 32, 32), np.float32))
+    with pytest.raises(InputError, match=r"\(16, 2, 32, 32\); expected \(n, 784\), \(n, H, W\)"):
+        load_generator(tmp_path / "two.npy")
     np.save(tmp_path / "rgb.npy", np.zeros((16, 3, 32, 32), np.float32))
     with pytest.raises(InputError, match=r"\(16, 3, 32, 32\); expected \(n, 784\), \(n, 28, 28\)"):
-        load_generator(tmp_path / "rgb.npy")
+        load_generator(tmp_path / "rgb.npy", LoadOptions(resize="none"))
 
 
 def _entry(tmp_path, body: str, name: str = "g") -> str:

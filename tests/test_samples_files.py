@@ -346,8 +346,8 @@ def test_members_that_are_not_arrays(tmp_path) -> None:
 
 
 def test_wrong_shape_is_refused_from_the_header(tmp_path) -> None:
-    np.save(tmp_path / "rgb.npy", np.zeros((16, 3, 32, 32), np.float32))
-    with pytest.raises(InputError, match=r"\(16, 3, 32, 32\); expected \(n, 784\)"):
+    np.save(tmp_path / "rgb.npy", np.zeros((16, 4, 32, 32), np.float32))
+    with pytest.raises(InputError, match=r"\(16, 4, 32, 32\); expected \(n, 784\)"):
         load_generator(tmp_path / "rgb.npy")
 
 

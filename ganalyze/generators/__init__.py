@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -44,6 +45,8 @@ from ganalyze.generators.files import (
     load_torch_file,
     reference_discriminator,
 )
+from ganalyze.generators.images import ImageForm, parse_resize
+from ganalyze.generators.latents import infer_latent
 from ganalyze.generators.options import LoadOptions, merge_options
 from ganalyze.generators.samples import SamplesFile, from_samples
 
@@ -52,6 +55,7 @@ __all__ = [
     "ACCEPTED_SHAPES",
     "Discriminator",
     "Generator",
+    "ImageForm",
     "LoadOptions",
     "PROBE_N",
     "SamplesFile",
@@ -59,6 +63,7 @@ __all__ = [
     "detect_range",
     "load_generator",
     "parse_range",
+    "parse_resize",
     "to_unit_range",
 ]
 
@@ -130,9 +135,9 @@ def load_generator(
     )  # fmt: skip
     gen = _load_source(str(spec), opts)
     gen.timeout = opts.timeout
+    gen.resize = opts.resize
     if gen.kind != "samples":
-        if opts.latent_dim is not None:
-            gen.latent_dim = opts.latent_dim
+        _set_latents(gen, opts)
         if opts.prior is not None:
             gen.prior = opts.prior
         if opts.output_range is not None:
@@ -144,12 +149,37 @@ def load_generator(
     d = gen.discriminator
     if d is not None and opts.d_input_range is not None:
         d.input_range = opts.d_input_range
+    if d is not None and opts.d_input_shape is not None:
+        d.input_shape, d.shape_source = opts.d_input_shape, "--d-input-shape"
+        d.conversion = None  # decided again for this shape when bound
     if d is not None and opts.d_output is not None:
         d.output = "probability" if opts.d_output == "probs" else "logits"
         d.output_rule = "--d-output"
     gen.settle(seed)
     gen.bound_discriminator()
     return gen
+
+
+def _set_latents(gen: Generator, opts: LoadOptions) -> None:
+    """The latent size and shape G is called with, and how they were found (the order of
+    :mod:`ganalyze.generators.latents`); the probe batch may still turn a flat guess into
+    (d, 1, 1)."""
+    if opts.latent_shape is not None:
+        gen.latent_shape, gen.latent_fixed = opts.latent_shape, True
+        gen.latent_dim, gen.latent_source = math.prod(opts.latent_shape), "--latent-shape"
+        return
+    if gen.latent_shape is None and gen.module is not None:
+        found = infer_latent(gen.module)
+        if found is not None and (gen.latent_dim is None or found[0] == gen.latent_dim):
+            gen.latent_dim, gen.latent_shape, gen.latent_source = found
+            gen.latent_fixed = found[1] is not None and len(found[1]) > 1
+    if opts.latent_dim is not None and opts.latent_dim != gen.latent_dim:
+        gen.latent_dim, gen.latent_shape = opts.latent_dim, None
+        gen.latent_source, gen.latent_fixed = "--latent-dim", False
+    elif opts.latent_dim is not None and gen.latent_source is None:
+        gen.latent_source = "--latent-dim"
+    if gen.latent_dim is not None and gen.latent_source is None:
+        gen.latent_source = "given by the source"
 
 
 def _load_source(spec: str, opts: LoadOptions) -> Generator:
@@ -159,7 +189,10 @@ def _load_source(spec: str, opts: LoadOptions) -> Generator:
     path = Path(spec).expanduser()
     if entry is not None:
         weights = Path(opts.weights) if opts.weights else None
-        return from_entry_point(*entry, device, weights, opts.trust_pickle, opts.timeout)
+        gen = from_entry_point(*entry, device, weights, opts.trust_pickle, opts.timeout)
+        if isinstance(gen.fn, nn.Module):
+            gen.module = gen.fn
+        return gen
     if not path.exists():
         what = (
             "is a link that leads nowhere (dangling or a loop)"
@@ -168,7 +201,7 @@ def _load_source(spec: str, opts: LoadOptions) -> Generator:
         )
         raise LoaderError(f"{spec} {what}. ganalyze accepts {ACCEPTED_FORMS}.")
     if path.is_dir() or path.suffix.lower() in (".npy", ".npz"):
-        gen = from_samples(path, opts.output_range)
+        gen = from_samples(path, opts.output_range, opts.resize)
         if path.is_file():
             gen.info["sha256"] = _file_sha256(path)
     else:

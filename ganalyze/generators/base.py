@@ -40,11 +40,20 @@ from torch import nn
 
 from ganalyze._guard import check_allocation
 from ganalyze.errors import GanalyzeError, InputError, LoaderError
+from ganalyze.generators.images import (
+    ACCEPTED_SHAPES,
+    ACCEPTED_SIZES,
+    ImageForm,
+    check_shape,
+    d_conversion,
+    decide_form,
+    to_native_size,
+)
+from ganalyze.generators.latents import flat
 
 logger = logging.getLogger(__name__)
 
 RANGES = ("-1,1", "0,1", "0,255")
-ACCEPTED_SHAPES = "(n, 784), (n, 28, 28) or (n, 1, 28, 28)"
 _DETECT_N = 1000
 PROBE_N = 1000
 """Latents of the probe batch that settles a generator's output range and native shape."""
@@ -54,6 +63,8 @@ DEFAULT_TIMEOUT = 600.0
 """Seconds one call of user code (a batch of the generator, of D, an import) may take."""
 _MAX_MESSAGE = 2000
 _NO_LIMIT = 1e8  # seconds (3 years); setitimer overflows near 1e11
+# how torch rejects a shape (TorchScript raises torch.jit.Error, an Exception, for them all)
+_SHAPE_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, torch.jit.Error)
 
 
 class _Timeout(BaseException):
@@ -261,7 +272,10 @@ class Discriminator:
     """A discriminator fed canonical images, converted back to its native input.
 
     Feeding D canonical [0, 1] images when it was trained on [-1, 1] silently ruins every D
-    statistic; this wrapper converts to ``input_range`` and ``input_shape`` first.
+    statistic; this wrapper converts to ``input_range`` and ``input_shape`` first. A D of
+    another size than 28x28 gets the digits padded or resized to it (``conversion``: "none",
+    "pad" or "resize", see :func:`~ganalyze.generators.images.d_conversion`), and repeated
+    over three channels if it takes RGB.
 
     ``output`` is "probability" or "logits" (None until :meth:`decide_output`, the one place
     where it is decided); :meth:`scores` always returns probabilities.
@@ -279,6 +293,9 @@ class Discriminator:
     ) -> None:
         self.module, self.input_range = module, input_range
         self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.shape_source = "given" if input_shape is not None else None  # how it was found
+        self.conversion: str | None = None  # "none" | "pad" | "resize"; None: from the shape
+        self.conversion_rule: str | None = None
         self.device = torch.device(device)
         self.output = output  # "probability", "logits", or None: decide_output decides
         self.output_rule = "given" if output is not None else None  # how it was decided
@@ -291,8 +308,12 @@ class Discriminator:
                 "The discriminator's input form is unknown: sample the generator "
                 "first, or pass --d-input-range."
             )
-        x = from_unit_range(images.to(torch.float32), self.input_range)
-        return x.reshape(x.shape[0], *self.input_shape)
+        if self.conversion is None:
+            self.conversion, self.conversion_rule = d_conversion(
+                self.input_shape, "auto", None, f"The discriminator {self.name or ''}".rstrip()
+            )
+        x = to_native_size(images.to(torch.float32), self.input_shape, self.conversion)
+        return from_unit_range(x, self.input_range)
 
     @torch.no_grad()
     def raw(self, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
@@ -305,7 +326,7 @@ class Discriminator:
             if isinstance(exc, RuntimeError | ValueError | TypeError):
                 return (
                     f"{who} rejected {form}: {desc}. Give the D that belongs to this "
-                    "generator, or set its input form with --d-input-range."
+                    "generator, or set its input form with --d-input-range or --d-input-shape."
                 )
             return f"{who} raised {desc} on {form}. Fix it, or audit without it."
 
@@ -371,8 +392,12 @@ class Discriminator:
 class Generator:
     """A generator in ganalyze's canonical form.
 
-    ``fn`` maps latents (n, latent_dim) to native images; for a samples file ``fn`` is None and
-    ``images`` holds the canonical samples.
+    ``fn`` maps latents to native images; for a samples file ``fn`` is None and ``images``
+    holds the canonical samples. Latents are flat, (n, latent_dim), everywhere but in the call
+    into ``fn``, which gets them as (n, *latent_shape) (e.g. (n, 100, 1, 1) for a DCGAN; see
+    :mod:`ganalyze.generators.latents`). Native images of any size become canonical by
+    ``image_form``, decided at :meth:`settle` under ``resize`` (see
+    :mod:`ganalyze.generators.images`).
     """
 
     kind: str
@@ -388,6 +413,12 @@ class Generator:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     info: dict[str, Any] = field(default_factory=dict)  # history, member set, file hash...
     timeout: float | None = DEFAULT_TIMEOUT  # seconds per call of a batch; None or 0: no limit
+    latent_shape: tuple[int, ...] | None = None  # one latent as G takes it; None: (latent_dim,)
+    latent_source: str | None = None  # how latent_shape (or latent_dim) was found
+    latent_fixed: bool = False  # the shape is known for sure: the probe tries no other
+    resize: str = "auto"  # --resize: auto, crop, resize or none
+    image_form: ImageForm | None = None  # None until settled (or canonical samples)
+    module: Any = None  # the model behind fn, when there is one (inspected for its latents)
 
     @property
     def has_generator(self) -> bool:
@@ -398,11 +429,18 @@ class Generator:
         """How many images a samples source holds (without converting them)."""
         return 0 if self.images is None else len(self.images)
 
+    @property
+    def call_shape(self) -> tuple[int, ...] | None:
+        """One latent's shape in the call into G."""
+        if self.latent_shape is not None:
+            return self.latent_shape
+        return None if self.latent_dim is None else (self.latent_dim,)
+
     def prior_sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         if self.latent_dim is None:
             raise InputError(
                 f"The latent size of {self.spec} is unknown; pass --latent-dim D "
-                "(the size of z the generator takes)."
+                "(the size of z the generator takes) or --latent-shape (e.g. 100,1,1)."
             )
         if self.prior == "uniform":
             return torch.rand(n, self.latent_dim, generator=gen) * 2 - 1
@@ -412,52 +450,64 @@ class Generator:
     def generate(
         self, z: torch.Tensor, batch_size: int = 1000, progress: bool = False
     ) -> torch.Tensor:
-        """Canonical images for latents ``z``, in batches."""
+        """Canonical images for flat latents ``z`` (n, latent_dim), in batches."""
         from tqdm.auto import tqdm
 
         if self.fn is None:
             raise InputError(f"{self.spec} is a file of samples; it has no generator to call.")
-        if self.output_range is None:  # a Generator built by hand, not by load_generator
+        if not self.settled:  # a Generator built by hand, not by load_generator
             self.settle()
         outs = []
         steps = range(0, len(z), batch_size)
         for i in tqdm(steps, desc="sampling", disable=not progress, leave=False):
-            out = canonical_shape(self._native(z[i : i + batch_size]), f"Output of {self.spec}")
-            outs.append(to_unit_range(out, self.output_range, f"Output of {self.spec}"))
+            outs.append(self._canonical(self._native(z[i : i + batch_size])))
         return torch.cat(outs)
 
-    def _native(self, z: torch.Tensor) -> torch.Tensor:
-        """G's own output on one batch of latents, checked (a float tensor, one row each)."""
+    def _canonical(self, out: torch.Tensor) -> torch.Tensor:
+        what = f"Output of {self.spec}"
+        check_shape(tuple(out.shape), self.resize, what)
+        return self.image_form.to_canonical(to_unit_range(out, self.output_range, what), what)
+
+    def _native(self, z: torch.Tensor, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        """G's own output on one batch of flat latents, checked (a float tensor, one row each);
+        the batch reaches G as (n, *shape), by default (n, *latent_shape)."""
         who = f"The generator {self.spec}"
-        zb = z.to(self.device)
-        shape = tuple(zb.shape)
+        shape = shape or self.call_shape or tuple(z.shape[1:])
+        zb = z.to(self.device).reshape(len(z), *shape)
+        given = tuple(zb.shape)
 
         def explain(exc: BaseException, desc: str) -> str:
-            text = f"{who} raised {desc} on latents of shape {shape} (prior {self.prior})."
+            text = f"{who} raised {desc} on latents of shape {given} (prior {self.prior})."
             if isinstance(exc, RuntimeError | ValueError | TypeError | IndexError):
-                text += f" If its latent size is not {self.latent_dim}, pass --latent-dim."
+                text += (f" If its latent size is not {self.latent_dim}, pass --latent-dim; if "
+                         "it takes latents of another shape, pass --latent-shape (e.g. "
+                         "100,1,1).")  # fmt: skip
             return text
 
         out = call_user(
-            self.fn, zb, who=who, doing=f"on latents of shape {shape}",
+            self.fn, zb, who=who, doing=f"on latents of shape {given}",
             timeout=self.timeout, explain=explain,
         )  # fmt: skip
-        return _returned(out, len(zb), who, f"images of shape {ACCEPTED_SHAPES}")
+        return _returned(out, len(zb), who, f"images of shape {ACCEPTED_SIZES}")
 
     @property
     def settled(self) -> bool:
-        """Whether the output range and native shape are known (always, after loading)."""
-        return self.output_range is not None and self.native_shape is not None
+        """Whether the output range, native shape and image conversion are known (always,
+        after loading)."""
+        return (self.output_range is not None and self.native_shape is not None
+                and self.image_form is not None)  # fmt: skip
 
     @torch.no_grad()
     def settle(self, seed: int = 0) -> None:
-        """Decide the output range and native shape from a probe batch, if not known yet.
+        """Decide the latent shape (if not known), the output range, native shape and image
+        conversion from a probe batch, if not known yet.
 
         The probe is :data:`PROBE_N` latents drawn with ``seed``: exactly the first 1,000
         latents of ``sample(n, seed)`` for n >= 1,016 (16 more are drawn and dropped, because
         torch redraws the last 16 values of a tensor of normal values), so an audit decides on
-        the same outputs as its own first batch. The range rule is :func:`detect_range`. A
-        samples file is settled when it is read.
+        the same outputs as its own first batch. The range rule is :func:`detect_range`; the
+        image conversion is :func:`~ganalyze.generators.images.decide_form` under ``resize``.
+        A samples file is settled when it is read.
         """
         if self.fn is None or self.settled:
             return
@@ -465,22 +515,51 @@ class Generator:
             check_allocation(
                 8 * (PROBE_N + _PROBE_EXTRA) * self.latent_dim,
                 f"A probe batch of {PROBE_N:,} latents of latent size {self.latent_dim}",
-                "Check the latent size (--latent-dim).",
+                "Check the latent size (--latent-dim or --latent-shape).",
             )
         gen = torch.Generator().manual_seed(int(seed))
         z = self.prior_sample(PROBE_N + _PROBE_EXTRA, gen)[:PROBE_N]
-        out = self._native(z)
+        out = self._probe(z)
+        what = f"Output of {self.spec}"
+        check_shape(tuple(out.shape), self.resize, what)
         self.native_shape = tuple(out.shape[1:])
-        out = canonical_shape(out, f"Output of {self.spec}")
         if self.output_range is None:
             self.output_range = detect_range(out)
             logger.info(
                 "%s: output range detected as [%s] from a probe batch of %d outputs (seed %d)",
                 self.spec, self.output_range, len(out), seed,
             )  # fmt: skip
+        self.image_form = decide_form(
+            tuple(out.shape), self.resize, lambda: to_unit_range(out, self.output_range, what),
+            what,
+        )  # fmt: skip
+
+    def _probe(self, z: torch.Tensor) -> torch.Tensor:
+        """G's output on the probe latents; a flat latent shape that G rejects with a
+        shape-like error is tried once more as (n, d, 1, 1), and kept if that works."""
+        try:
+            return self._native(z)
+        except LoaderError as exc:
+            shape_like = isinstance(exc.__cause__, _SHAPE_ERRORS)
+            if self.latent_fixed or not shape_like or len(self.call_shape or ()) != 1:
+                raise
+            first = exc
+        shape = (self.latent_dim, 1, 1)
+        try:
+            out = self._native(z, shape)
+        except LoaderError:
+            raise first from None
+        tried = flat((self.latent_dim,))
+        self.latent_shape, self.latent_fixed = shape, True
+        before = f" ({self.latent_source})" if self.latent_source else ""
+        self.latent_source = f"probe: {tried} failed, {flat(shape)} worked{before}"
+        logger.info("%s: latents of shape %s (%s)", self.spec, flat(shape), self.latent_source)
+        return out
 
     def bound_discriminator(self) -> Discriminator | None:
-        """The discriminator, its native input defaulting to G's native output form."""
+        """The discriminator, its native input defaulting to G's native output form: range,
+        shape (a probe tries other common shapes when D rejects G's), and the conversion of
+        canonical digits to that shape (the inverse of G's)."""
         self.settle()
         d = self.discriminator
         if d is not None:
@@ -490,12 +569,18 @@ class Generator:
                 d.input_range = self.output_range or "0,1"
             if d.input_shape is None:
                 d.input_shape = self.native_shape or (1, 28, 28)
+                d.shape_source = "G's native shape" if self.native_shape else "canonical"
+                probe_input_shape(d)
+            if d.conversion is None:
+                d.conversion, d.conversion_rule = d_conversion(
+                    d.input_shape, self.resize, self.image_form, f"The discriminator {d.name}"
+                )
         return d
 
     def sample(
         self, n: int, seed: int = 0, progress: bool = False
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """n canonical samples and the latents that made them (None for a samples file).
+        """n canonical samples and the flat latents that made them (None for a samples file).
 
         Deterministic for a given seed. For a samples file, n below its size takes a seeded
         subset; n above it is an error.
@@ -514,3 +599,47 @@ class Generator:
             return None, self.images[idx]
         z = self.prior_sample(n, gen)
         return z, self.generate(z, progress=progress)
+
+
+D_SHAPES = ((1, 28, 28), (784,), (1, 32, 32), (1, 64, 64), (3, 32, 32), (3, 64, 64))
+"""Input shapes a discriminator's probe tries, in order, after the one it was bound to."""
+_D_PROBE_TIMEOUT = 30.0  # seconds per probe call of two images
+
+
+def probe_input_shape(d: Discriminator) -> None:
+    """Keep D's input shape if D takes two blank digits in it; else try :data:`D_SHAPES` and
+    keep the first it takes (one score per image), saying so in ``d.shape_source``. A D that
+    fails otherwise (no shape-like error, a hang, no shape works) keeps its shape: the audit's
+    own call then reports D's error."""
+    blank = torch.zeros(2, 1, 28, 28)
+
+    def takes(shape: tuple[int, ...]) -> bool | None:
+        """True: one score per image; False: rejected as a shape; None: failed otherwise."""
+        try:
+            op, _ = d_conversion(shape, "auto", None, "The discriminator")
+        except InputError:
+            return False
+        x = from_unit_range(to_native_size(blank, shape, op), d.input_range or "0,1")
+        limit = min(d.timeout or _D_PROBE_TIMEOUT, _D_PROBE_TIMEOUT)
+        try:
+            out = call_user(d.module, x.to(d.device), who="The discriminator", doing="(probe)",
+                            timeout=limit, error=InputError)  # fmt: skip
+        except InputError as exc:
+            return False if isinstance(exc.__cause__, _SHAPE_ERRORS) else None
+        try:
+            return _returned(out, 2, "D", "scores", InputError).reshape(2, -1).shape[1] == 1
+        except InputError:
+            return False
+
+    first = takes(d.input_shape)
+    if first is not False:
+        return
+    for shape in D_SHAPES:
+        if shape == d.input_shape:
+            continue
+        if takes(shape):
+            logger.info("discriminator %s: input shape %s found by a probe (it rejected %s)",
+                        d.name, shape, d.input_shape)  # fmt: skip
+            d.shape_source = f"probe: it rejected {d.input_shape}, took {shape}"
+            d.input_shape = shape
+            return

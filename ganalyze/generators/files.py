@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from ganalyze.generators.archives import (
     trusted_load,
 )
 from ganalyze.generators.base import Discriminator, Generator
+from ganalyze.generators.latents import infer_latent
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +177,7 @@ def from_torch_object(obj: Any, path: Path, device: torch.device) -> Generator:
             fn=_module_fn(obj, device),
             latent_dim=infer_latent_dim(obj),
             device=device,
+            module=obj,
         )
     g_state = obj if is_reference_state_dict(obj) else None
     d_state = None
@@ -196,6 +199,7 @@ def from_torch_object(obj: Any, path: Path, device: torch.device) -> Generator:
         fn=_module_fn(g, device),
         latent_dim=g[0].in_features,
         device=device,
+        latent_source=f"the reference MLP's first layer ({g[0].in_features} inputs)",
     )
     if d_state is not None:
         gen.discriminator = Discriminator(
@@ -221,6 +225,7 @@ def _from_ganalyze_checkpoint(ck: dict, path: Path, device: torch.device) -> Gen
         output_range=img_range,
         range_source="checkpoint",
         device=device,
+        latent_source="the checkpoint's config",
     )
     d_range = ",".join(f"{v:g}" for v in cfg["d_input_range"])
     gen.discriminator = Discriminator(
@@ -258,13 +263,16 @@ def infer_latent_dim(module: Any) -> int | None:
 
 
 def from_torchscript(module: Any, path: Path, device: torch.device) -> Generator:
-    latent = infer_latent_dim(module)
+    found = infer_latent(module)
+    latent, shape, source = found if found is not None else (None, None, None)
     if latent is None:
         first = next((p for p in module.parameters() if p.ndim == 2), None)
         latent = int(first.shape[1]) if first is not None else None
+        source = "its first 2-D weight" if first is not None else None
     gen = Generator(
-        "torchscript", str(path), fn=lambda z: module(z), latent_dim=latent, device=device
-    )
+        "torchscript", str(path), fn=lambda z: module(z), latent_dim=latent, device=device,
+        latent_shape=shape, latent_source=source, latent_fixed=shape is not None and len(shape) > 1,
+    )  # fmt: skip
     d = getattr(module, "discriminator", None)
     if d is not None:
         gen.discriminator = Discriminator(d, None, None, device=device)
@@ -278,19 +286,22 @@ def from_export(program: Any, path: Path, device: torch.device) -> Generator:
         for n in program.graph.nodes
         if n.op == "placeholder" and n.name in program.graph_signature.user_inputs
     ]
-    if len(shapes) != 1 or len(shapes[0]) != 2:
+    if len(shapes) != 1 or len(shapes[0]) < 2 or not all(isinstance(s, int) for s in shapes[0][1:]):
         raise LoaderError(
             f"The torch.export program {path} takes inputs {shapes}; expected one "
-            "latent batch of shape (n, latent_dim)."
+            "latent batch of shape (n, latent_dim) or (n, *latent_shape), e.g. (n, 100, 1, 1)."
         )
-    batch, latent = shapes[0]
+    batch, *latent = shapes[0]
     fixed = int(batch) if isinstance(batch, int) else None
     gen = Generator(
         "torch_export",
         str(path),
         fn=_fixed_batch(module, fixed),
-        latent_dim=int(latent),
+        latent_dim=math.prod(latent),
         device=device,
+        latent_shape=tuple(latent),
+        latent_source="the program's input signature",
+        latent_fixed=True,
     )
     if fixed is not None:
         logger.info("%s was exported for batches of %d; calling it in such batches", path, fixed)
@@ -308,7 +319,7 @@ def _fixed_batch(module, batch: int | None):
             zb = z[i : i + batch]
             pad = batch - len(zb)
             if pad:
-                zb = torch.cat([zb, zb.new_zeros(pad, zb.shape[1])])
+                zb = torch.cat([zb, zb.new_zeros(pad, *zb.shape[1:])])
             outs.append(module(zb)[: batch - pad])
         return torch.cat(outs)
 

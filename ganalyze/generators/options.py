@@ -15,6 +15,8 @@ import torch
 
 from ganalyze.errors import InputError
 from ganalyze.generators.base import DEFAULT_TIMEOUT, parse_range
+from ganalyze.generators.images import ACCEPTED_SIZES, image_dims, parse_resize
+from ganalyze.generators.latents import parse_shape
 
 PRIORS = ("normal", "uniform")
 D_OUTPUTS = ("probs", "logits")
@@ -47,6 +49,16 @@ class LoadOptions:
         0, inf or NaN: no limit).
     device
         Where the generator and discriminator run: "cpu", "cuda", "cuda:N" or "auto".
+    resize
+        How native images of another size than 28x28 become 28x28: "auto" (a 32x32 image with
+        an empty 2-pixel border is cropped, any other size resized), "crop", "resize" or "none"
+        (28x28 only); see :mod:`ganalyze.generators.images`.
+    latent_shape
+        One latent's shape as G takes it, e.g. (100, 1, 1) or "100,1,1"; the latent size is its
+        product. None: from the source, the model's first layer, or the probe batch.
+    d_input_shape
+        One input's shape as D takes it, e.g. (1, 64, 64) or "1,64,64". None: G's native shape,
+        or a shape a probe finds D takes.
     """
 
     discriminator: str | Path | None = None
@@ -59,9 +71,22 @@ class LoadOptions:
     trust_pickle: bool = False
     timeout: float | None = DEFAULT_TIMEOUT
     device: str | torch.device = "cpu"
+    resize: str = "auto"
+    latent_shape: tuple[int, ...] | str | None = None
+    d_input_shape: tuple[int, ...] | str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalised values are written once, here
+        set_(self, "resize", parse_resize(self.resize))
+        set_(self, "latent_shape", parse_shape(self.latent_shape, "--latent-shape", "100,1,1"))
+        shape = parse_shape(self.d_input_shape, "--d-input-shape", "1,64,64")
+        if shape is not None and image_dims(shape) is None and math.prod(shape) != 784:
+            raise InputError(
+                f"--d-input-shape {','.join(map(str, shape))} is not the shape of one image; "
+                f"expected C,H,W with C 1 or 3, H,W, or H*W of a square image (as in "
+                f"{ACCEPTED_SIZES}), e.g. 1,64,64."
+            )
+        set_(self, "d_input_shape", shape)
         set_(self, "output_range", parse_range(self.output_range))
         set_(self, "d_input_range", parse_range(self.d_input_range))
         if self.prior not in (None, *PRIORS):
@@ -87,6 +112,16 @@ class LoadOptions:
             )
         if self.timeout is not None and math.isnan(self.timeout):
             set_(self, "timeout", None)
+        if (
+            self.latent_shape is not None
+            and self.latent_dim is not None
+            and math.prod(self.latent_shape) != self.latent_dim
+        ):
+            raise InputError(
+                f"--latent-shape {','.join(map(str, self.latent_shape))} holds "
+                f"{math.prod(self.latent_shape)} values, but --latent-dim is {self.latent_dim}; "
+                "give one of them (the latent size is the product of the shape)."
+            )
 
     @property
     def torch_device(self) -> torch.device:

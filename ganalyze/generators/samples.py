@@ -34,13 +34,8 @@ import torch
 
 from ganalyze._guard import check_allocation, regular_file
 from ganalyze.errors import GanalyzeError, InputError, LoaderError
-from ganalyze.generators.base import (
-    ACCEPTED_SHAPES,
-    Generator,
-    canonical_shape,
-    detect_range,
-    to_unit_range,
-)
+from ganalyze.generators.base import Generator, detect_range, to_unit_range
+from ganalyze.generators.images import ACCEPTED_SIZES, check_shape, decide_form
 
 _DETECT_ROWS = 1000
 _CHUNK_BYTES = 8 << 20
@@ -101,7 +96,7 @@ def _read_header(fh, what: str) -> _Header:
     except (ValueError, SyntaxError, TypeError, EOFError, OverflowError) as exc:
         raise LoaderError(
             f"{what} is not a NumPy array ({str(exc).splitlines()[0]}); expected a numeric "
-            f"array of shape {ACCEPTED_SHAPES}. {_SAVE_HINT}"
+            f"array of shape {ACCEPTED_SIZES}. {_SAVE_HINT}"
         ) from None
     return _Header(tuple(shape), bool(fortran), dtype, offset)
 
@@ -120,11 +115,9 @@ def _check_header(h: _Header, what: str) -> None:
         )
     if any(s < 0 or s >= 2**62 for s in h.shape) or math.prod(h.shape) >= 2**62:
         raise LoaderError(f"{what} declares the impossible shape {h.shape}. {_SAVE_HINT}")
-    canonical_shape(torch.empty(h.shape, device="meta"), f"The images in {what}")
+    check_shape(h.shape, "auto", f"The images in {what}")
     if h.rows == 0:
-        raise InputError(
-            f"{what} holds no images (shape {h.shape}); expected at least one 28x28 image."
-        )
+        raise InputError(f"{what} holds no images (shape {h.shape}); expected at least one image.")
 
 
 def _check_data_size(h: _Header, available: int, what: str) -> None:
@@ -269,17 +262,24 @@ class SamplesFile(Generator):
     :meth:`Generator.sample`, so the same rows); ``images`` (all of them) is read on first use.
     """
 
-    def __init__(self, source: _NpyFile | _NpzMember, output_range: str | None) -> None:
+    def __init__(
+        self, source: _NpyFile | _NpzMember, output_range: str | None, resize: str = "auto"
+    ) -> None:
         self._source, self._all = source, None
         self._what = f"The images in {source.path}"
+        shape = source.header.shape
+        check_shape(shape, resize, self._what)
         rng, range_source, self._scale16 = self._decide_range(output_range)
         super().__init__(
             "samples",
             str(source.path),
             output_range=rng,
             range_source=range_source,
-            native_shape=tuple(source.header.shape[1:]),
+            native_shape=tuple(shape[1:]),
+            resize=resize,
         )
+        first = np.arange(min(_DETECT_ROWS, self.n_images))
+        self.image_form = decide_form(shape, resize, lambda: self._unit(first, False), self._what)
 
     def _decide_range(self, output_range: str | None) -> tuple[str, str, bool]:
         dtype = self._source.header.dtype
@@ -316,14 +316,18 @@ class SamplesFile(Generator):
             f"Reading {len(idx):,} images of {self.spec}",
             "Pass a smaller --n-samples: a seeded subset is read without loading the whole file.",
         )
-        rows = self._source.rows(idx)
+        return self.image_form.to_canonical(self._unit(idx), self._what)
+
+    def _unit(self, idx: np.ndarray, verify: bool = True) -> torch.Tensor:
+        """Rows ``idx`` in [0, 1], in their native shape."""
+        rows = self._source.rows(idx, verify=verify)
         if rows.dtype == np.uint8:
             x = torch.from_numpy(rows)
         else:
             x = torch.from_numpy(rows.astype(np.float32))  # also native byte order
             if self._scale16:
                 x /= 65535
-        return to_unit_range(canonical_shape(x, self._what), self.output_range, self._what)
+        return to_unit_range(x, self.output_range, self._what)
 
     def sample(
         self, n: int, seed: int = 0, progress: bool = False
@@ -382,12 +386,23 @@ def _read_png(f: Path) -> np.ndarray:
             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); expected a 28x28 "
             "grayscale PNG. Remove the file or save it again."
         ) from None
-    if arr.shape != (28, 28):
-        raise InputError(f"{f} is {arr.shape[1]}x{arr.shape[0]} pixels; expected 28x28.")
     return arr
 
 
-def _from_pngs(folder: Path) -> Generator:
+def _one_size(arrays: list[np.ndarray], files: list[Path]) -> None:
+    """Every image of a folder has the size most of them have, else an InputError naming the
+    first that does not."""
+    sizes = [a.shape for a in arrays]
+    common = max(set(sizes), key=sizes.count)
+    for f, size in zip(files, sizes, strict=True):
+        if size != common:
+            raise InputError(
+                f"{f} is {size[1]}x{size[0]} pixels; expected {common[1]}x{common[0]} like the "
+                f"other images in the folder (one size per folder). Remove it or resize it."
+            )
+
+
+def _from_pngs(folder: Path, resize: str = "auto") -> Generator:
     try:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
     except OSError as exc:
@@ -396,38 +411,45 @@ def _from_pngs(folder: Path) -> Generator:
         raise LoaderError(
             f"The folder {folder} holds no .png files; expected 28x28 grayscale digit images."
         )
-    check_allocation(len(files) * 784 * 9, f"Reading the {len(files):,} PNG files in {folder}", "")
-    arrays = [_read_png(f) for f in files]
+    first = _read_png(files[0])  # its size bounds the others' (one size per folder)
+    check_allocation(len(files) * first.size * 9,
+                     f"Reading the {len(files):,} PNG files in {folder}", "")  # fmt: skip
+    arrays = [first] + [_read_png(f) for f in files[1:]]
+    _one_size(arrays, files)
     if any(a.dtype == np.float32 for a in arrays):  # 16-bit files: everything in [0, 1]
         arr = np.stack([a if a.dtype == np.float32 else a.astype(np.float32) / 255 for a in arrays])
         rng, source = "0,1", "PNG, 16-bit 0-65535 divided by 65535"
     else:
         arr, rng, source = np.stack(arrays), "0,255", "uint8"
     what = f"The images in {folder}"
-    images = to_unit_range(canonical_shape(torch.from_numpy(arr), what), rng, what)
+    unit = to_unit_range(torch.from_numpy(arr), rng, what)
+    form = decide_form(tuple(arr.shape), resize, lambda: unit[:_DETECT_ROWS], what)
     return Generator(
         "samples",
         str(folder),
-        images=images,
+        images=form.to_canonical(unit, what),
         output_range=rng,
         range_source=source,
         native_shape=tuple(arr.shape[1:]),
+        resize=resize,
+        image_form=form,
     )
 
 
-def from_samples(path: Path, output_range: str | None) -> Generator:
+def from_samples(path: Path, output_range: str | None, resize: str = "auto") -> Generator:
     """A folder of PNG files, or a .npy / .npz of images, as a samples-only Generator.
 
-    See the module docstring for how values are mapped to [0, 1].
+    See the module docstring for how values are mapped to [0, 1]; images of another size than
+    28x28 are converted by ``resize`` (:mod:`ganalyze.generators.images`).
     """
     path = Path(path)
     if path.is_dir():
-        return _from_pngs(path)
+        return _from_pngs(path, resize)
     path = regular_file(path, "The samples file")
     with open(path, "rb") as fh:
         magic = fh.read(6)
     if not magic:
         raise LoaderError(f"{path} is empty; expected an array of images. {_SAVE_HINT}")
     if magic.startswith(b"PK") or (path.suffix.lower() == ".npz" and magic != b"\x93NUMPY"):
-        return SamplesFile(_NpzMember(path), output_range)
-    return SamplesFile(_NpyFile(path), output_range)
+        return SamplesFile(_NpzMember(path), output_range, resize)
+    return SamplesFile(_NpyFile(path), output_range, resize)

@@ -67,16 +67,23 @@ def header_rows(meta: dict) -> list[tuple[str, str]]:
     if "latent_dim" in meta:
         rows.append(("latent size / prior", f"{meta['latent_dim']} / {meta['prior']}"
                      if meta.get("has_generator", True) else "– (samples file)"))  # fmt: skip
+    if meta.get("latent_shape"):
+        shape = ", ".join(map(str, meta["latent_shape"]))
+        how = meta.get("latent_shape_source")
+        rows.append(("latent shape", f"(n, {shape})" + (f": {how}" if how else "")))
     if "n_samples" in meta and "seed" in meta:
         rows.append(("samples", f"{meta['n_samples']} (seed {meta['seed']})"))
     if "output_range" in meta:
         out = meta["output_range"]
         rows.append(("output range", f"{_RANGES.get(out, out)} ({meta.get('output_range_source')}"
                      f"), native shape {tuple(meta.get('native_shape') or ())}"))  # fmt: skip
+    if meta.get("image_conversion"):
+        rows.append(("image size", _image_text(meta["image_conversion"])))
     if "discriminator" in meta:
         d = meta["discriminator"]
         text = "none" if d is None else (f"input {_RANGES.get(d['input_range'])}, shape "
-                                         f"{tuple(d['input_shape'] or ())}, output "
+                                         f"{tuple(d['input_shape'] or ())}"
+                                         f"{_d_shape_text(d)}, output "
                                          f"{d['output'] or 'auto'}")  # fmt: skip
         rows.append(("discriminator", text))
     if "member_set" in meta:
@@ -96,6 +103,36 @@ def header_rows(meta: dict) -> list[tuple[str, str]]:
     if "nn_index" in meta:
         rows.append(("neighbour search", _nn_text(meta["nn_index"])))
     return rows
+
+
+def _image_text(conv: dict) -> str:
+    """'64x64 resized to 28x28 (least-squares inverse of bilinear; auto: 64x64 is not 28x28)'."""
+    h, w = conv["native_size"]
+    size = f"{h}x{h}" if h == w else f"{w}x{h}"
+    gray = ", 3 equal channels averaged" if conv.get("channels") == 3 else ""
+    rule = conv.get("rule")
+    if conv["conversion"] == "crop":
+        return f"{size} centre-cropped to 28x28 ({rule}){gray}"
+    if conv["conversion"] == "resize":
+        return f"{size} resized to 28x28 ({conv.get('method')}; {rule}){gray}"
+    return f"{size}, not converted{gray}"
+
+
+def _d_shape_text(d: dict) -> str:
+    """' (probe: ...; 28x28 digits resized to 64x64, ...)': how D's shape was found and how
+    digits reach it; empty for a 28x28 D of known shape (and for meta without these facts)."""
+    parts = []
+    if d.get("input_shape_source") not in (None, "given", "G's native shape"):
+        parts.append(str(d["input_shape_source"]))
+    conversion = {"pad": "28x28 digits padded", "resize": "28x28 digits resized"}.get(
+        d.get("conversion") or ""
+    )
+    if conversion:
+        shape = d["input_shape"] or ()
+        h, w = shape[-2:] if len(shape) >= 2 else (math.isqrt(shape[0]),) * 2
+        side = f"{h}x{h}" if h == w else f"{w}x{h}"
+        parts.append(f"{conversion} to {side} ({d.get('conversion_rule')})")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _nn_text(nn: dict) -> str:

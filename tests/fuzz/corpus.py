@@ -912,7 +912,12 @@ def _npy_cases() -> None:
         "shape-0x28x28-npz": ("x.npz", lambda env: _npz_bytes(images=np.zeros((0, 28, 28)))),
         "shape-784": ("x.npy", lambda env: _npy_bytes(np.zeros(784, np.float32))),
         "shape-scalar": ("x.npy", lambda env: _npy_bytes(np.float32(3))),
-        "shape-10x3x32x32": ("x.npy", lambda env: _npy_bytes(np.zeros((10, 3, 32, 32)))),
+        "shape-10x4x32x32": ("x.npy", lambda env: _npy_bytes(np.zeros((10, 4, 32, 32)))),
+        "rgb-unequal-channels": (
+            "x.npy",
+            lambda env: _npy_bytes(np.repeat(np.eye(3)[None, :, 0, None, None], 10, 0) + np.zeros(
+                (10, 3, 32, 32))),
+        ),  # fmt: skip
         "nan-values": ("x.npy", lambda env: _npy_bytes(np.full((8, 784), np.nan, np.float32))),
         "inf-values": ("x.npy", lambda env: _npy_bytes(np.full((8, 784), np.inf, np.float32))),
         "range-minus-5": ("x.npy", lambda env: _npy_bytes(np.full((8, 784), -5.0, np.float32))),
@@ -1370,7 +1375,9 @@ def _entry_cases() -> None:
         "returns-nan": "return torch.full((len(z), 784), float('nan'))",
         "returns-half-nan": "x = torch.zeros(len(z), 784); x[::2] = float('nan'); return x",
         "returns-inf": "return torch.full((len(z), 784), float('inf'))",
-        "returns-shape-3x32x32": "return torch.zeros(len(z), 3, 32, 32)",
+        "returns-shape-2x32x32": "return torch.zeros(len(z), 2, 32, 32)",
+        "returns-rgb-unequal": "x = torch.zeros(len(z), 3, 32, 32); x[:, 0] = 1; return x",
+        "returns-shape-8x8": "return torch.zeros(len(z), 8, 8)",
         "returns-shape-10": "return torch.zeros(len(z), 10)",
         "returns-flat": "return torch.zeros(len(z) * 784)",
         "returns-complex": "return torch.zeros(len(z), 784, dtype=torch.complex64)",
