@@ -150,7 +150,9 @@ def test_local_processes_and_dask_equal_the_serial_run(tiny_checkpoint, tmp_path
     assert local.meta["executor"] == "processes"
     cluster_options = {"n_workers": 2, "threads_per_worker": 1, "processes": True,
                        "host": "127.0.0.1", "dashboard_address": None}  # fmt: skip
-    with (dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+    with (dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                          # one task at a time per worker: a death suspects its task alone
+                          "distributed.scheduler.worker-saturation": 1.0}),
           distributed.LocalCluster(**cluster_options) as cluster):  # fmt: skip
         remote = compare([run, bad, killer], out=tmp_path / "dask", cache=False,
                          scheduler=cluster.scheduler_address, **QUICK)  # fmt: skip
