@@ -278,6 +278,16 @@ def _parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
+def _parse_init_kwargs(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """--init-kwargs JSON as LoadOptions checks it; a bad one is a usage error."""
+    from ganalyze.generators.options import parse_init_kwargs
+
+    try:
+        return parse_init_kwargs(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @main.command()
 @click.argument("spec")
 @click.option(
@@ -319,13 +329,23 @@ def _parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) 
     "--discriminator",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="D for a bare state_dict or other source (state_dict, TorchScript, .pt2).",
+    help="D for a bare state_dict or other source (reference state_dict as .pth or "
+    ".safetensors, TorchScript, .pt2).",
 )
 @click.option(
     "--weights",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="state_dict file for an entry point's module (loaded weights_only).",
+    help="state_dict file for an entry point's module: .safetensors (recommended: the format "
+    "cannot run code) or a torch.save file (loaded weights_only).",
+)
+@click.option(
+    "--init-kwargs",
+    default=None,
+    metavar="JSON",
+    callback=_parse_init_kwargs,
+    help="Keyword arguments for an entry point's class, file.py:Class or file.py:Class.method, "
+    """as a JSON object, e.g. '{"latent_dim": 20}' [default: constructed without arguments].""",
 )
 @click.option("--latent-dim", type=_POSITIVE, default=None, help="Size of z.")
 @click.option(

@@ -339,6 +339,8 @@ def _meta(ctx: Context, names: list[str], chosen: dict[str, Any], options: LoadO
         "kind": gen.kind,
         "sha256": gen.info.get("sha256"),
         "weights": str(options.weights) if options.weights is not None else None,
+        "init_kwargs": options.init_kwargs,
+        "files": gen.info.get("files", {}),
         "has_generator": gen.has_generator,
         "latent_dim": gen.latent_dim,
         "prior": gen.prior if gen.has_generator else None,

@@ -71,10 +71,11 @@ logger = logging.getLogger(__name__)
 
 ACCEPTED_FORMS = (
     "a checkpoint written by `ganalyze train`; "
-    "a bare state_dict of the reference MLP (keys 0.weight ... 4.bias), with --discriminator FILE "
-    "for D; a TorchScript file (torch.jit.save); a torch.export program (.pt2); a Python entry "
-    "point path/to/file.py:name or package.module:name (with --weights FILE); a .npy/.npz of "
-    "images; or a folder of PNG images"
+    "a bare state_dict of the reference MLP (keys 0.weight ... 4.bias; torch.save or "
+    ".safetensors), with --discriminator FILE for D; a TorchScript file (torch.jit.save); a "
+    "torch.export program (.pt2); a Python entry point path/to/file.py:name, "
+    "path/to/file.py:Class.method or package.module:name (with --weights FILE, .pth or "
+    ".safetensors); a .npy/.npz of images; or a folder of PNG images"
 )
 
 
@@ -143,9 +144,11 @@ def load_generator(
         if opts.output_range is not None:
             gen.output_range, gen.range_source = opts.output_range, "option"
     if opts.discriminator is not None:
-        gen.discriminator = _load_discriminator(
+        gen.discriminator, digest = _load_discriminator(
             Path(opts.discriminator), opts.torch_device, opts.trust_pickle
         )
+        files = gen.info.setdefault("files", {})
+        files["discriminator"] = {"path": str(opts.discriminator), "sha256": digest}
     d = gen.discriminator
     if d is not None and opts.d_input_range is not None:
         d.input_range = opts.d_input_range
@@ -172,6 +175,8 @@ def _set_latents(gen: Generator, opts: LoadOptions) -> None:
         found = infer_latent(gen.module)
         if found is not None and (gen.latent_dim is None or found[0] == gen.latent_dim):
             gen.latent_dim, gen.latent_shape, gen.latent_source = found
+            if gen.info.get("latent_module"):  # a guess: say from which model, e.g. a VAE
+                gen.latent_source += f" of {gen.info['latent_module']}"
             gen.latent_fixed = found[1] is not None and len(found[1]) > 1
     if opts.latent_dim is not None and opts.latent_dim != gen.latent_dim:
         gen.latent_dim, gen.latent_shape = opts.latent_dim, None
@@ -189,7 +194,9 @@ def _load_source(spec: str, opts: LoadOptions) -> Generator:
     path = Path(spec).expanduser()
     if entry is not None:
         weights = Path(opts.weights) if opts.weights else None
-        gen = from_entry_point(*entry, device, weights, opts.trust_pickle, opts.timeout)
+        gen = from_entry_point(
+            *entry, device, weights, opts.trust_pickle, opts.timeout, opts.init_kwargs
+        )
         if isinstance(gen.fn, nn.Module):
             gen.module = gen.fn
         return gen
@@ -218,16 +225,26 @@ def _load_source(spec: str, opts: LoadOptions) -> Generator:
         else:
             gen = from_torch_object(obj, path, device)
         gen.info["sha256"] = digest
-    if opts.weights is not None:
-        raise InputError(
-            "--weights applies to Python entry points (file.py:Class); "
-            f"{spec} is a {gen.kind.replace('_', ' ')}."
-        )
+    for name, value in (("--weights", opts.weights), ("--init-kwargs", opts.init_kwargs)):
+        if value is not None:
+            raise InputError(
+                f"{name} applies to Python entry points (file.py:Class or file.py:Class.method); "
+                f"{spec} is a {gen.kind.replace('_', ' ')}."
+            )
+    if path.is_file():
+        gen.info["files"] = {"generator": {"path": str(path), "sha256": gen.info.get("sha256")}}
     return gen
 
 
-def _load_discriminator(path: Path, device: torch.device, trust_pickle: bool) -> Discriminator:
-    kind, state, _ = load_torch_file(path, trust_pickle, "--discriminator", device)
+def _load_discriminator(
+    path: Path, device: torch.device, trust_pickle: bool
+) -> tuple[Discriminator, str]:
+    """D from a file, and the file's sha256."""
+    kind, state, digest = load_torch_file(path, trust_pickle, "--discriminator", device)
+    return _discriminator_of(kind, state, path, device), digest
+
+
+def _discriminator_of(kind: str, state, path: Path, device: torch.device) -> Discriminator:
     if kind == "torchscript":
         return Discriminator(state, None, None, device=device, name=str(path))
     if kind == "export":
@@ -240,7 +257,8 @@ def _load_discriminator(path: Path, device: torch.device, trust_pickle: bool) ->
         found = sorted(map(str, state))[:12] if isinstance(state, dict) else type(state).__name__
         raise LoaderError(
             f"--discriminator {path}: expected a state_dict of the reference D "
-            f"(keys 0.weight ... 4.bias), TorchScript or torch.export; found "
+            f"(keys 0.weight ... 4.bias; torch.save or safetensors), TorchScript or "
+            f"torch.export; found "
             f"{found}."
         )
     module = reference_discriminator(state).to(device)

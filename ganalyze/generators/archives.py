@@ -107,7 +107,10 @@ def read_bytes(path: str | Path, what: str) -> bytes:
 
 
 def archive_kind(data: bytes, name: str = "") -> str:
-    """'torchscript', 'export' or 'torch' (torch.save, zip or legacy) by the contents."""
+    """'torchscript', 'export', 'safetensors' or 'torch' (torch.save, zip or legacy) by the
+    contents (a .safetensors name counts too, so that a damaged one is read as what it claims)."""
+    if name.lower().endswith(".safetensors") or is_safetensors(data):
+        return "safetensors"
     if not data.startswith(b"PK"):
         return "torch"
     try:
@@ -147,6 +150,55 @@ def torch_weights(data: bytes, source: str) -> Any:
             f"Could not read {source} as a torch file: {_first_line(exc)}. Expected a file "
             "written by torch.save (a checkpoint or a state_dict)."
         ) from None
+
+
+_SAFETENSORS_DTYPES = (
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+    torch.uint8,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+)
+
+
+def is_safetensors(data: bytes) -> bool:
+    """A safetensors file by its first bytes: a little-endian u64 header length that fits in
+    the file, then a JSON object."""
+    if len(data) < 10:
+        return False
+    size = int.from_bytes(data[:8], "little")
+    return 2 <= size <= len(data) - 8 and data[8:9] == b"{"
+
+
+def safetensors_weights(data: bytes, source: str) -> dict[str, torch.Tensor]:
+    """A flat {name: tensor} from safetensors bytes: a header and raw tensor data, nothing that
+    can run code. A damaged or hostile file (truncated, bad or oversized header, offsets outside
+    the data, an unknown dtype) is one LoaderError; memory stays bounded by the file's size,
+    which :func:`read_bytes` checked (safetensors also caps the header at 100 MB)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    fix = ("Expected a file written by safetensors.torch.save_file (a state_dict of real "
+           "tensors); write it again.")  # fmt: skip
+    try:
+        state = load(data)
+    except (SafetensorError, ValueError, TypeError, RuntimeError, OverflowError) as exc:
+        raise LoaderError(
+            f"Could not read {source} as a safetensors file: {_first_line(exc)}. {fix}"
+        ) from None
+    bad = {k: str(v.dtype).replace("torch.", "") for k, v in state.items()
+           if v.dtype not in _SAFETENSORS_DTYPES}  # fmt: skip
+    if bad:
+        shown = ", ".join(f"{k} ({t})" for k, t in list(bad.items())[:4])
+        raise LoaderError(
+            f"{source} holds {len(bad)} tensors of a dtype a model's weights do not have: "
+            f"{shown}; expected float16, bfloat16, float32, float64 or integer tensors. {fix}"
+        )
+    return state
 
 
 def trusted_load(data: bytes, source: str) -> Any:

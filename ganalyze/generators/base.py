@@ -156,16 +156,23 @@ def call_user(
 
 
 def _returned(
-    out: Any, n: int, who: str, expected: str, error: type[GanalyzeError] = LoaderError
+    out: Any,
+    n: int,
+    who: str,
+    expected: str,
+    error: type[GanalyzeError] = LoaderError,
+    method_hint: str | None = None,
 ) -> torch.Tensor:
-    """``out`` as a float tensor with n rows, or an error that says what came back instead."""
+    """``out`` as a float tensor with n rows, or an error that says what came back instead;
+    ``method_hint`` names the entry points to suggest when a tuple comes back."""
     if isinstance(out, tuple):
         kinds = ", ".join(type(o).__name__ for o in out[:5])
+        method = method_hint or "module:object.method (e.g. vae.py:VAE.decode)"
         raise error(
-            f"{who} returned a tuple of {len(out)} ({kinds}) for {n} inputs; expected {expected}. "
-            "Its forward returns several things (a VAE's (recon, mu, logvar), a GAN's (images, "
-            "features)): point ganalyze at the method that returns only the images "
-            "(module:object.method) or at a small wrapper function."
+            f"{who} returned a tuple of {len(out)} ({kinds}) for {n} inputs; "
+            f"expected {expected}. Its forward returns several things (a VAE's (recon, mu, "
+            f"logvar), a GAN's (images, features)): point ganalyze at the method that returns "
+            f"only the images, {method}, or at a small wrapper function."
         )
     if isinstance(out, list | np.ndarray) and not torch.is_tensor(out):
         try:
@@ -479,16 +486,19 @@ class Generator:
         def explain(exc: BaseException, desc: str) -> str:
             text = f"{who} raised {desc} on latents of shape {given} (prior {self.prior})."
             if isinstance(exc, RuntimeError | ValueError | TypeError | IndexError):
-                text += (f" If its latent size is not {self.latent_dim}, pass --latent-dim; if "
-                         "it takes latents of another shape, pass --latent-shape (e.g. "
-                         "100,1,1).")  # fmt: skip
+                guessed = self.latent_source not in (None, "--latent-dim", "--latent-shape")
+                came = f" (found from: {self.latent_source})" if guessed else ""
+                text += (f" If its latent size is not {self.latent_dim}{came}, pass "
+                         "--latent-dim; if it takes latents of another shape, pass "
+                         "--latent-shape (e.g. 100,1,1).")  # fmt: skip
             return text
 
         out = call_user(
             self.fn, zb, who=who, doing=f"on latents of shape {given}",
             timeout=self.timeout, explain=explain,
         )  # fmt: skip
-        return _returned(out, len(zb), who, f"images of shape {ACCEPTED_SIZES}")
+        return _returned(out, len(zb), who, f"images of shape {ACCEPTED_SIZES}",
+                         method_hint=self.info.get("tuple_hint"))  # fmt: skip
 
     @property
     def settled(self) -> bool:

@@ -24,6 +24,7 @@ from ganalyze.generators.archives import (
     check_export,
     check_torchscript,
     read_bytes,
+    safetensors_weights,
     torch_weights,
     trusted_load,
 )
@@ -41,7 +42,8 @@ def load_torch_file(
     path: Path, trust_pickle: bool = False, what: str = "generator", device: Any = "cpu"
 ) -> tuple[str, Any, str]:
     """(kind, object, sha256) of a torch file: 'torchscript' and a module, 'export' and an
-    ExportedProgram, or 'torch' and what ``torch.load`` returned.
+    ExportedProgram, 'safetensors' and a flat state_dict, or 'torch' and what ``torch.load``
+    returned.
 
     The file is read once and inspected before torch deserializes anything (see
     :mod:`ganalyze.generators.archives`); ``trust_pickle`` skips the inspection.
@@ -49,6 +51,8 @@ def load_torch_file(
     data = read_bytes(path, what)
     source = str(path) if what == "generator" else f"{what} {path}"
     kind, digest = archive_kind(data, Path(path).name), hashlib.sha256(data).hexdigest()
+    if kind == "safetensors":  # no code in the format: --trust-pickle changes nothing
+        return kind, safetensors_weights(data, source), digest
     if kind == "torchscript":
         if not trust_pickle:
             check_torchscript(data, source)
@@ -73,10 +77,11 @@ def load_torch_file(
 
 
 def safe_load(path: Path, trust_pickle: bool = False, what: str = "generator") -> Any:
-    """A torch file of tensors and plain data (a checkpoint or state_dict); an archive of a
-    whole model (TorchScript, torch.export) is refused here with a message saying so."""
+    """A torch or safetensors file of tensors and plain data (a checkpoint or state_dict); an
+    archive of a whole model (TorchScript, torch.export) is refused here with a message saying
+    so."""
     kind, obj, _ = load_torch_file(path, trust_pickle, what)
-    if kind != "torch":
+    if kind not in ("torch", "safetensors"):
         name = "a TorchScript module" if kind == "torchscript" else "a torch.export program"
         raise LoaderError(
             f"{what} {path} is {name}; expected a state_dict saved with torch.save "

@@ -6,8 +6,10 @@ and a misspelt option name fails at the call (a dataclass takes no unknown keywo
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,11 @@ class LoadOptions:
     d_input_shape
         One input's shape as D takes it, e.g. (1, 64, 64) or "1,64,64". None: G's native shape,
         or a shape a probe finds D takes.
+    init_kwargs
+        Keyword arguments for an entry point's class (``file.py:Class``,
+        ``file.py:Class.method``): a JSON object (text, e.g. '{"latent_dim": 20}') or a mapping,
+        of plain values (strings, numbers, booleans, null, lists and objects of them). None: the
+        class is constructed without arguments.
     """
 
     discriminator: str | Path | None = None
@@ -74,9 +81,11 @@ class LoadOptions:
     resize: str = "auto"
     latent_shape: tuple[int, ...] | str | None = None
     d_input_shape: tuple[int, ...] | str | None = None
+    init_kwargs: Mapping[str, Any] | str | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalised values are written once, here
+        set_(self, "init_kwargs", parse_init_kwargs(self.init_kwargs))
         set_(self, "resize", parse_resize(self.resize))
         set_(self, "latent_shape", parse_shape(self.latent_shape, "--latent-shape", "100,1,1"))
         shape = parse_shape(self.d_input_shape, "--d-input-shape", "1,64,64")
@@ -129,6 +138,81 @@ class LoadOptions:
         if str(self.device) == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
+
+
+_KWARGS_EXAMPLE = """--init-kwargs '{"latent_dim": 20, "hidden": 400}'"""
+_MAX_KWARGS_TEXT = 100_000  # characters: far past any constructor's arguments
+_MAX_DEPTH = 8
+
+
+def parse_init_kwargs(value: Any) -> dict[str, Any] | None:
+    """``--init-kwargs`` as a dict of plain values: JSON text of an object, or a mapping whose
+    keys are identifiers and whose values are plain (None, bool, int, float, str, lists and
+    dicts of them); an empty object means None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if len(value) > _MAX_KWARGS_TEXT:
+            raise InputError(
+                f"--init-kwargs is {len(value):,} characters long; expected a short JSON object "
+                f"of the constructor's keyword arguments (at most {_MAX_KWARGS_TEXT:,}), like "
+                f"{_KWARGS_EXAMPLE}."
+            )
+        try:
+            value = json.loads(value, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
+            raise InputError(
+                f"--init-kwargs is not valid JSON ({exc}); got {value[:200]!r}. Expected a JSON "
+                f"object of keyword arguments, like {_KWARGS_EXAMPLE} (double quotes around "
+                "names and strings, and the whole in single quotes in a shell)."
+            ) from None
+    if not isinstance(value, Mapping):
+        raise InputError(
+            f"--init-kwargs must be a JSON object of keyword arguments; got a "
+            f"{_json_type(value)} ({str(value)[:200]}). Write it like {_KWARGS_EXAMPLE}."
+        )
+    bad_keys = [k for k in value if not isinstance(k, str) or not k.isidentifier()]
+    if bad_keys:
+        raise InputError(
+            f"--init-kwargs names must be Python identifiers (the constructor's parameters); "
+            f"got {bad_keys[:5]}. Write it like {_KWARGS_EXAMPLE}."
+        )
+    for key, item in value.items():
+        _check_plain(item, key, 0)
+    return dict(value) or None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _json_type(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean",
+            type(None): "null"}.get(type(value), type(value).__name__)  # fmt: skip
+
+
+def _check_plain(value: Any, where: str, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise InputError(f"--init-kwargs {where} nests deeper than {_MAX_DEPTH} levels; "
+                         "expected plain keyword arguments.")  # fmt: skip
+    if value is None or isinstance(value, bool | int | str):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InputError(f"--init-kwargs {where} is {value}; expected a finite number.")
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]", depth + 1)
+        return
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        for k, item in value.items():
+            _check_plain(item, f"{where}.{k}", depth + 1)
+        return
+    raise InputError(
+        f"--init-kwargs {where} is a {type(value).__name__}; expected plain values only "
+        "(strings, numbers, booleans, null, lists and objects of them), as JSON writes them."
+    )
 
 
 _DEFAULTS = {f.name: f.default for f in fields(LoadOptions)}

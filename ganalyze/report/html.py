@@ -64,6 +64,10 @@ def header_rows(meta: dict) -> list[tuple[str, str]]:
         rows.append(("checkpoint epoch", str(meta["checkpoint_epoch"])))
     if "sha256" in meta:
         rows.append(("file sha256", meta["sha256"] or "–"))
+    for role, info in (meta.get("files") or {}).items():
+        if role not in ("generator", "entry_point") or info.get("sha256") != meta.get("sha256"):
+            rows.append((f"{role.replace('_', ' ')} file",
+                         f"{info.get('path')} (sha256 {info.get('sha256') or '–'})"))  # fmt: skip
     if "latent_dim" in meta:
         rows.append(("latent size / prior", f"{meta['latent_dim']} / {meta['prior']}"
                      if meta.get("has_generator", True) else "– (samples file)"))  # fmt: skip
