@@ -9,7 +9,6 @@ problem is found here, before anything is audited or written, and named with its
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,6 +21,7 @@ except ImportError:  # Python 3.10
 
 
 from ganalyze.comparison.entries import Entry
+from ganalyze.comparison.runner import file_digest
 from ganalyze.errors import InputError
 
 # The columns of a manifest row besides spec: its label and step, and the load options.
@@ -87,8 +87,8 @@ def run_folder_entries(folder: Path) -> list[Entry]:
     found.sort()
     latest = folder / "latest.pt"
     if latest.is_file():
-        digests = {_sha256(path) for _, path in found}
-        if _sha256(latest) not in digests:
+        digests = {file_digest(path) for _, path in found}
+        if file_digest(latest) not in digests:
             found.append(((_checkpoint_epoch(latest), 1 << 62), latest))
     if not found:
         raise InputError(f"Run folder {folder} holds no checkpoints: expected "
@@ -110,14 +110,6 @@ def _checkpoint_epoch(path: Path) -> int | None:
         raise InputError(f"Run folder {path.parent}: {path.name} cannot be read ({exc})") from None
     epoch = obj.get("epoch") if isinstance(obj, dict) else None
     return int(epoch) if isinstance(epoch, int) and not isinstance(epoch, bool) else None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_manifest(path: Path) -> list[Entry]:

@@ -9,8 +9,6 @@ import io
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from ganalyze._io import atomic_path
 from ganalyze.comparison.figures import figures, preview_rows
 from ganalyze.comparison.result import Comparison
@@ -24,16 +22,7 @@ from ganalyze.comparison.tables import (
     run_link,
     summary_rows,
 )
-from ganalyze.report.html import fmt
-
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("ganalyze", "report/templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_ENV.filters["fmt"] = fmt
+from ganalyze.report.html import _ENV  # the report's templates, autoescape and filters
 
 
 def _plain(value: Any) -> str:
