@@ -155,6 +155,22 @@ _DATA_DIR = click.option(
 )
 
 
+_ANALYSES = click.option(
+    "--analyses",
+    default=None,
+    metavar="A,B",
+    help="Analyses to run [default: all; see `ganalyze analyses`].",
+)
+_DEVICE = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    callback=_check_device,
+    help="Where G and D run; cuda needs a CUDA GPU (auto: CUDA when present, else the CPU).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ganalyze")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
@@ -310,20 +326,8 @@ def _parse_init_kwargs(ctx: click.Context, param: click.Parameter, value: str | 
 @click.option(
     "--seed", type=_SEED, default=0, show_default=True, help=f"{_SEED_HELP} Seeds the latents."
 )
-@click.option(
-    "--analyses",
-    default=None,
-    metavar="A,B",
-    help="Analyses to run [default: all; see `ganalyze analyses`].",
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="cpu",
-    show_default=True,
-    callback=_check_device,
-    help="Where G and D run; cuda needs a CUDA GPU (auto: CUDA when present, else the CPU).",
-)
+@_ANALYSES
+@_DEVICE
 @_DATA_DIR
 @click.option(
     "--discriminator",
@@ -514,12 +518,7 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
     show_default=True,
     help=f"{_SEED_HELP} The same latents for every generator of one latent size.",
 )
-@click.option(
-    "--analyses",
-    default=None,
-    metavar="A,B",
-    help="Analyses to run [default: all; see `ganalyze analyses`].",
-)
+@_ANALYSES
 @click.option(
     "--param",
     "params",
@@ -543,14 +542,7 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
     "generator; needs ganalyze[cluster], and on the workers ganalyze, MNIST and a writable "
     "cache, with the output folder on a shared file system.",
 )
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="cpu",
-    show_default=True,
-    callback=_check_device,
-    help="Where the generators and discriminators run.",
-)
+@_DEVICE
 @_DATA_DIR
 @click.option(
     "--no-cache",
