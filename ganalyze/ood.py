@@ -60,3 +60,21 @@ def digit_labels(
     :func:`unrecognizable` says so."""
     masks = unrecognizable(kth=kth, thresholds=thresholds, probs=probs)
     return np.where(masks["unrecognizable"], UNRECOGNIZABLE, probs.argmax(1))
+
+
+MEANINGFUL_MAX_UNRECOGNIZABLE = 0.5
+"""Above this share of unrecognizable samples, metrics that count "unrecognizable" as a label
+(latent_label_stability, label_changes and the like) or that measure distance to a copied digit
+(authenticity) would look perfect on pure noise. They are then reported as NaN with a note."""
+
+
+def not_meaningful(unrecognizable_rate: float, metric: str) -> str | None:
+    """The note that says why ``metric`` is not reported, or None when it is meaningful: when
+    more than :data:`MEANINGFUL_MAX_UNRECOGNIZABLE` of the samples are unrecognizable."""
+    if unrecognizable_rate > MEANINGFUL_MAX_UNRECOGNIZABLE:
+        return (
+            f"{metric} is not meaningful here: {unrecognizable_rate:.0%} of the samples are "
+            f"unrecognizable (above {MEANINGFUL_MAX_UNRECOGNIZABLE:.0%}), and an unrecognizable "
+            "sample would count as a stable, novel or unchanged one. Reported as NaN."
+        )
+    return None
