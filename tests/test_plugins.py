@@ -1,5 +1,5 @@
 """Analyses found without an import list, and third-party analyses through entry points: the
-README's recipe runs as written; a broken plugin is one warning, never a crash."""
+The recipe of docs/writing-an-analysis.md runs as written; a broken plugin is one warning, never a crash."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ganalyze.analyses import PLUGINS, REGISTRY, PluginWarning, load_plugins, re
 from ganalyze.cli import main
 from ganalyze.pipeline import select_analyses
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+RECIPE = Path(__file__).resolve().parents[1] / "docs" / "writing-an-analysis.md"
 
 def _builtin_modules() -> list[str]:
     """The analysis modules shipped in ganalyze/analyses/ (found on disk, not by registry)."""
@@ -37,9 +37,9 @@ BUILTIN_ORDER = sorted((name for name, cls in REGISTRY.items()
 
 
 def _recipe() -> tuple[str, str, str]:
-    """The README's plugin module, and the entry point its pyproject block registers."""
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Writing an analysis", 1)[1].split("\n## ", 1)[0]
+    """The recipe's plugin module, and the entry point its pyproject block registers."""
+    text = RECIPE.read_text(encoding="utf-8")
+    section = text.split("# Writing an analysis", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     toml = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
     assert '[project.entry-points."ganalyze.analyses"]' in toml
