@@ -190,6 +190,10 @@ def _set_latents(gen: Generator, opts: LoadOptions) -> None:
 def _load_source(spec: str, opts: LoadOptions) -> Generator:
     """The Generator of ``spec`` as its source describes it (before the options apply)."""
     device = opts.torch_device
+    if spec.startswith("pretrained:"):  # a shipped checkpoint, its sha256 checked first
+        from ganalyze.pretrained import resolve
+
+        spec = str(resolve(spec))
     entry = split_entry_point(spec)
     path = Path(spec).expanduser()
     if entry is not None:
