@@ -15,6 +15,7 @@ _API = {
     "compare": "ganalyze.comparison",
     "Comparison": "ganalyze.comparison",
     "load_generator": "ganalyze.generators",
+    "load_pretrained": "ganalyze.pretrained",
     "Generator": "ganalyze.generators",
     "LoadOptions": "ganalyze.generators",
     "Report": "ganalyze.report",

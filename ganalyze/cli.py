@@ -604,6 +604,27 @@ def list_analyses(show_params: bool) -> None:
                        f"  {spec.help}")  # fmt: skip
 
 
+@main.command("pretrained")
+@_handle_errors
+def list_pretrained() -> None:
+    """List the generators shipped with ganalyze (audit one with pretrained:NAME[@EPOCH])."""
+    from ganalyze.pretrained import listing
+
+    rows = listing()
+    if not rows:
+        click.echo("No pretrained generators are shipped with this installation.")
+    for row in rows:
+        epochs = ", ".join(map(str, row["epochs"]))
+        click.echo(f"{row['name']}: epochs {epochs} (default {row['default']}), "
+                   f"{row['megabytes']:.1f} MB")  # fmt: skip
+        click.echo(f"    {row['description']}")
+        click.echo(f"    trained with: {row['command']}" + (f" ({row['trained']})"
+                                                           if row["trained"] else ""))  # fmt: skip
+        click.echo(f"    audit: ganalyze report pretrained:{row['name']}  |  "
+                   f"ganalyze report pretrained:{row['name']}@{row['epochs'][0]}  |  "
+                   f"ganalyze compare 'pretrained:{row['name']}@*'")  # fmt: skip
+
+
 @main.group()
 def classifier() -> None:
     """The bundled MNIST classifier (the mnist_cnn feature space)."""

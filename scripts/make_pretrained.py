@@ -1,6 +1,7 @@
 """Write the shipped reference GAN (ganalyze/pretrained/reference-gan/) from a training run.
 
-    OMP_NUM_THREADS=1 ganalyze train --seed 0 --save-every 10 --device cpu --out runs/pretrained-seed0
+    OMP_NUM_THREADS=1 ganalyze train --seed 0 --save-every 10 --device cpu \
+        --out runs/pretrained-seed0
     python scripts/make_pretrained.py runs/pretrained-seed0 --epochs 10,50,100,200,300
 
 What is kept of each checkpoint: see ganalyze/pretrained/build.py.

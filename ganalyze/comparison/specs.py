@@ -22,7 +22,7 @@ except ImportError:  # Python 3.10
 
 from ganalyze.comparison.entries import Entry
 from ganalyze.comparison.runner import file_digest
-from ganalyze.errors import InputError
+from ganalyze.errors import InputError, LoaderError
 
 # The columns of a manifest row besides spec: its label and step, and the load options.
 PATH_COLUMNS = ("discriminator", "weights", "train_indices")
@@ -59,6 +59,8 @@ def expand_specs(specs: Iterable[str | Path]) -> list[Entry]:
             entries += read_manifest(path)
         elif path.is_dir() and is_run_folder(path):
             entries += run_folder_entries(path)
+        elif spec.startswith("pretrained:"):
+            entries += pretrained_entries(spec)
         else:
             entries.append(_entry(spec, Path.cwd(), {}, f"argument {i}"))
     if len(entries) > MAX_ENTRIES:
@@ -238,6 +240,19 @@ def _integer(value: Any, column: str, where: str, low: int = 0) -> int | None:
         raise InputError(f"{where}: {column} must be an integer of at least {low}; got "
                          f"{value!r}.")  # fmt: skip
     return number
+
+
+def pretrained_entries(spec: str) -> list[Entry]:
+    """The shipped checkpoints a ``pretrained:NAME[@EPOCH|@*]`` spec names, their files
+    checked, labelled ``NAME@EPOCH`` with the epoch as step."""
+    from ganalyze.pretrained import parse
+
+    try:
+        item, epochs = parse(spec)
+        return [Entry(label=f"{item.name}@{epoch}", spec=str(item.path(epoch)), step=epoch,
+                      source=f"pretrained {item.name}") for epoch in epochs]  # fmt: skip
+    except LoaderError as exc:
+        raise InputError(str(exc)) from None
 
 
 def default_label(spec: str, load: dict[str, Any]) -> str:

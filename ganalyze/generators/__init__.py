@@ -193,7 +193,9 @@ def _load_source(spec: str, opts: LoadOptions) -> Generator:
     if spec.startswith("pretrained:"):  # a shipped checkpoint, its sha256 checked first
         from ganalyze.pretrained import resolve
 
-        spec = str(resolve(spec))
+        gen = _load_source(str(resolve(spec)), opts)
+        gen.info["pretrained"], gen.spec = spec, spec
+        return gen
     entry = split_entry_point(spec)
     path = Path(spec).expanduser()
     if entry is not None:
