@@ -59,7 +59,8 @@ def test_a_smaller_report_replaces_a_full_one_whole(tmp_path) -> None:
     assert "figures/distribution_fig0.pdf" in full and "tables/memorization_tab1.parquet" in full
     index = _report("modes").save(out)
     assert index == out / "index.html"
-    expected = {"index.html", "meta.json", "metrics.csv", "metrics.json", "results.json"}
+    expected = {"index.html", "meta.json", "metrics.csv", "metrics.json", "metrics.tex",
+                "results.json"}  # fmt: skip
     expected |= {f"figures/modes_fig{i}.{ext}" for i in range(3) for ext in ("png", "pdf")}
     expected |= {f"tables/modes_tab{i}.{ext}" for i in range(2) for ext in ("csv", "parquet")}
     assert _files(out) == expected
@@ -76,6 +77,7 @@ def test_a_report_without_tables_leaves_no_old_tables(tmp_path) -> None:
         "meta.json",
         "metrics.csv",
         "metrics.json",
+        "metrics.tex",
         "results.json",
         "figures/modes_fig0.png",
         "figures/modes_fig0.pdf",

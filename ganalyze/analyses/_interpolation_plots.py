@@ -18,26 +18,39 @@ FRAMES_SHOWN = 16  # frames shown per path
 EXTREMES = 3  # smoothest and jumpiest paths shown
 
 
+BAND = 12  # pixels of white above each frame, where its label is written
+
+
 def _rows(ax, images: np.ndarray, labels: np.ndarray | None = None) -> None:
-    """Rows of 28x28 images (rows, cols, 28, 28) as one picture, labels over each frame."""
+    """Rows of 28x28 images (rows, cols, 28, 28) as one picture; with ``labels``, each frame's
+    digit (? for unrecognizable) in a white band above it, dark on white so it reads at any
+    size."""
     r, c = images.shape[:2]
-    tiles = np.pad(images, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=1.0)
-    ax.imshow(tiles.transpose(0, 2, 1, 3).reshape(r * 30, c * 30), cmap="gray_r", vmin=0, vmax=1)
+    top = BAND if labels is not None else 0
+    tiles = np.pad(images, ((0, 0), (0, 0), (1 + top, 1), (1, 1)), constant_values=0.0)
+    tiles[:, :, top, 1:-1] = tiles[:, :, -1, 1:-1] = 0.12  # thin frame lines
+    tiles[:, :, top:, 0] = tiles[:, :, top:, -1] = 0.12
+    h = 30 + top
+    ax.imshow(tiles.transpose(0, 2, 1, 3).reshape(r * h, c * 30), cmap="gray_r", vmin=0, vmax=1,
+              interpolation="nearest")  # fmt: skip
     if labels is not None:
         for (i, j), lab in np.ndenumerate(labels):
-            ax.text(j * 30 + 2, i * 30 + 8, "?" if lab == 10 else str(lab), fontsize=6,
-                    color="tab:red")  # fmt: skip
+            unknown = lab == 10
+            ax.text(j * 30 + 15, i * h + top / 2 + 0.5, "?" if unknown else str(lab),
+                    ha="center", va="center", fontsize=8.5, fontweight="bold",
+                    color="tab:red" if unknown else "0.1")  # fmt: skip
     ax.set(xticks=[], yticks=[])
 
 
 def plot_strips(res: AnalysisResult, ax=None) -> Figure:
     """The first paths, linear (top block) and slerp (bottom block), 16 frames each."""
     if ax is None:
-        ax = Figure(figsize=(8.0, 8.4), layout="constrained").subplots(2, 1)
+        ax = Figure(figsize=(8.0, 10.8), layout="constrained").subplots(2, 1)
     for a, sfx, title in zip(ax, ("", "_slerp"), ("linear", "slerp"), strict=True):
         strip = res.arrays[f"strips{sfx}"]
         _rows(a, strip["images"], strip["labels"])
-        a.set_title(f"{title} interpolation (digit or ? per frame)", fontsize="medium")
+        a.set_title(f"{title} interpolation (label above each frame: its digit, ? unrecognizable)",
+                    fontsize="medium")  # fmt: skip
     return ax[0].figure
 
 
@@ -58,7 +71,7 @@ def plot_steps(res: AnalysisResult, ax=None) -> Figure:
 def plot_extremes(res: AnalysisResult, ax=None) -> Figure:
     """The smoothest and the jumpiest linear paths by pixel jump ratio."""
     if ax is None:
-        ax = Figure(figsize=(8.0, 5.0), layout="constrained").subplots(2, 1)
+        ax = Figure(figsize=(8.0, 6.0), layout="constrained").subplots(2, 1)
     for a, key in zip(ax, ("smoothest", "jumpiest"), strict=True):
         shown = res.arrays[key]
         if len(shown["images"]):
@@ -72,7 +85,7 @@ def plot_anchors(res: AnalysisResult, ax=None) -> Figure:
     a = res.arrays["anchors"]
     images = a["images"]
     if ax is None:
-        ax = Figure(figsize=(min(12.0, 0.5 * len(images) + 1), 1.4),
+        ax = Figure(figsize=(min(12.0, 0.5 * len(images) + 1), 1.7),
                     layout="constrained").subplots()  # fmt: skip
     _rows(ax, images[None], a["labels"][None])
     ax.figure.suptitle(" -> ".join(map(str, a["digits"])), fontsize="medium")
@@ -87,5 +100,5 @@ def plot_d_curve(res: AnalysisResult, ax=None) -> Figure:
         curve = res.arrays[f"d_curve{sfx}"]
         ax.plot(np.linspace(0, 1, len(curve)), curve, label=label)
     ax.set(xlabel="t", ylabel="mean D score", title="what D thinks along the paths")
-    ax.legend(frameon=False, fontsize="small")
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
     return ax.figure

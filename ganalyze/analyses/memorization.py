@@ -28,6 +28,8 @@ from ganalyze.analyses.base import (
     register,
 )
 from ganalyze.errors import InputError
+from ganalyze.ood import not_meaningful
+from ganalyze.report.numbers import cite
 from ganalyze.stats import MORE_MEMBERS, MORE_SAMPLES, NotEnoughData, require, wilson_interval
 
 COPY_PERCENTILE = 1.0
@@ -158,6 +160,17 @@ def ct_statistic(
 
 
 SPACES = ("pixel", "mnist_cnn")
+RAW_VERSUS_ADJUSTED = (
+    f"Why {COPY_RATE} and {COPY_RATE_ADJUSTED} can disagree: {COPY_RATE} uses one threshold, "
+    "the 1st percentile of every MNIST-test digit's distance to its nearest training image; "
+    f"{COPY_RATE_ADJUSTED} uses each digit's own 1st percentile and weights the digits by "
+    "their shares among the samples. Thin digits (1s) sit much closer to their neighbours than "
+    "round ones (0s, 8s), so a generator rich in 1s gets a high raw rate without copying, and "
+    "a sample of a round digit can be nearer than its digit's threshold (a copy by the adjusted "
+    "rate) while farther than the overall one (raw 0). Digits with fewer than "
+    f"{MIN_DIGIT_SAMPLES} samples are left out of the adjusted rate. The flag uses the "
+    "adjusted rate."
+)
 
 
 @register
@@ -199,6 +212,8 @@ class Memorization(Analysis):
         fake_pred, real_pred = ctx.probs.argmax(1), ref.probs("test").argmax(1)
         n, m = len(fake_pred), len(real_pred)
         radius = np.full(len(ref.train), np.nan)
+        # authenticity counts an unrecognizable sample as novel: noise would score 1.0
+        unusable = not_meaningful(float(ctx.ood_masks["unrecognizable"].mean()), AUTHENTICITY)
         table = {"sample": np.arange(n), "predicted": fake_pred}
         for space in SPACES:
             add = metric_adder(res, feature_space=space, n_fake=n, n_real=m)
@@ -210,8 +225,9 @@ class Memorization(Analysis):
             copies = copy_rates(fake_dist=fake.kth, real_dist=real.kth, **kw,
                                 percentile=self.params.copy_percentile)  # fmt: skip
             self._distance_metrics(add, ratios, copies, n, self.params.copy_percentile)
-            add(AUTHENTICITY, authenticity(dist=fake.kth, neighbor=fake.indices[:, 0],
-                train_radius=radius), "share of samples farther from their nearest training "
+            value = np.nan if unusable else authenticity(
+                dist=fake.kth, neighbor=fake.indices[:, 0], train_radius=radius)  # fmt: skip
+            add(AUTHENTICITY, value, "share of samples farther from their nearest training "
                 "image than that image is from its own nearest training neighbour",
                 higher_is_better=True)  # fmt: skip
             add(AUTHENTICITY_BASELINE, authenticity(dist=real.kth, neighbor=real.indices[:, 0],
@@ -245,6 +261,9 @@ class Memorization(Analysis):
                      samples.sample(frac=1.0, random_state=0).index)[:PAIRS]  # fmt: skip
             res.arrays[f"pairs_{'closest' if closest else 'random'}"] = _pairs(ctx, samples, order)
         res.notes.append(f"Member set: {source}.")
+        if unusable:
+            res.notes.append(f"{AUTHENTICITY} not computed (NaN): {unusable}")
+        res.notes.append(RAW_VERSUS_ADJUSTED)
         res.arrays["copy_percentile"] = self.params.copy_percentile
         self._flags(res, self.params.copy_percentile)
         res.figures = {"pairs_closest": partial(plot_pairs, closest=True),
@@ -315,9 +334,8 @@ class Memorization(Analysis):
             m = res.metric(COPY_RATE_ADJUSTED, space)
             if m.ci_low > limit:
                 res.flags.append(Flag(
-                    f"Samples copy training digits: {m.name} = {m.value:.3f} in {space} "
-                    f"space (95% CI {m.ci_low:.3f}-{m.ci_high:.3f}), against {held_out:g} for new "
-                    "digits.", f"lower bound of {m.name} > {limit:g}",
+                    f"Samples copy training digits: {cite(m)} in {space} space, against "
+                    f"{held_out:g} for new digits.", f"lower bound of {m.name} > {limit:g}",
                     [m.name]))  # fmt: skip
         m = res.metric(CT_STATISTIC, "mnist_cnn")
         if m.value < CT_FLAG:
@@ -378,7 +396,7 @@ def plot_distances(res: AnalysisResult, ax=None) -> Figure:
         a.hist(fake, bins=bins, alpha=0.6, density=True, label="generated", color="tab:blue")
         a.axvline(threshold, color="tab:red", lw=1, label=f"{percentile} percentile (test)")
         a.set(xlabel=f"distance to nearest training image ({space})", ylabel="density")
-        a.legend(frameon=False, fontsize="small")
+    ax[-1].legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
     return ax[0].figure
 
 
@@ -390,7 +408,7 @@ def plot_copy_by_digit(res: AnalysisResult, ax=None) -> Figure:
     ax.bar(t.digit - 0.2, t.rate, 0.4, label="generated", color="tab:blue")
     ax.bar(t.digit + 0.2, t.rate_baseline, 0.4, label="MNIST test", color="0.6")
     ax.set(xticks=range(10), xlabel="predicted digit", ylabel="copy rate (pixel)")
-    ax.legend(frameon=False, fontsize="small")
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
     return ax.figure
 
 

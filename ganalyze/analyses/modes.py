@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from ganalyze import ood
 from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
 from ganalyze.ood import K_OOD, MIN_CONFIDENCE, OOD_PERCENTILE
+from ganalyze.report.numbers import cite, decimals, number
 from ganalyze.stats import entropy, kl_divergence, wilson_interval
 
 # the rule itself lives in ganalyze.ood; these names stay importable from here
@@ -25,6 +26,7 @@ ood_thresholds = ood.ood_thresholds
 unrecognizable = ood.unrecognizable
 
 COVERAGE_FRACTION = 0.25  # a digit is covered if its share reaches a quarter of its train share
+OVER_FACTOR = 2.0  # a digit is over-produced when its share is surely above twice its train share
 UNRECOGNIZABLE_FLAG = 0.10
 PER_DIGIT, UNRECOGNIZABLE_SHOWN = 12, 48  # samples shown per digit, unrecognizable ones shown
 
@@ -169,6 +171,8 @@ class Modes(Analysis):
             "Unrecognizable: out of distribution, or top class probability below 0.5.",
             f"A digit is covered when its share reaches {COVERAGE_FRACTION:g} x its share of "
             "MNIST train; a digit not covered is flagged.",
+            f"A digit is over-produced, and flagged, when the Wilson 95% lower bound of its share "
+            f"exceeds {OVER_FACTOR:g} x its share of MNIST train.",
             f"Flagged when {UNRECOGNIZABLE_RATE} exceeds {UNRECOGNIZABLE_FLAG:.0%}.",
         ]
         self._flags(res, stats, ref.train_shares)
@@ -217,25 +221,27 @@ class Modes(Analysis):
             missed = []
         for c in missed:
             m = res.metric(SHARES[c])
-            res.flags.append(
-                Flag(
-                    f"Digit {c} is under-produced: {m.name} = {m.value:.3f} (95% CI "
-                    f"{m.ci_low:.3f}-{m.ci_high:.3f}) is below a quarter of its training share "
-                    f"{train_shares[c]:.3f}.",
-                    rule,
-                    [m.name],
-                )
-            )
+            res.flags.append(Flag(
+                f"Digit {c} is under-produced: {cite(m)} is below a quarter of its training "
+                f"share {_target(m)}.", rule, [m.name]))  # fmt: skip
+        for c in range(10):
+            m = res.metric(SHARES[c])
+            if m.ci_low > OVER_FACTOR * m.target:
+                res.flags.append(Flag(
+                    f"Digit {c} is over-produced: {cite(m)} is {m.value / m.target:.1f}x its "
+                    f"training share {_target(m)}.",
+                    f"lower bound of the share above {OVER_FACTOR:g} x training share",
+                    [m.name]))  # fmt: skip
         m = res.metric(UNRECOGNIZABLE_RATE)
         if m.value > UNRECOGNIZABLE_FLAG:
-            res.flags.append(
-                Flag(
-                    f"{m.value:.1%} of samples are no recognizable digit (95% CI {m.ci_low:.1%}-"
-                    f"{m.ci_high:.1%}).",
-                    f"{m.name} > 10%",
-                    [m.name],
-                )
-            )
+            res.flags.append(Flag(
+                f"Samples are no recognizable digit: {cite(m)}.",
+                f"{m.name} > {UNRECOGNIZABLE_FLAG:g}", [m.name]))  # fmt: skip
+
+
+def _target(m) -> str:
+    """A share's training share, written with the share's decimals."""
+    return number(m.target, decimals(m.name, m.value, m.ci_low, m.ci_high))
 
 
 def _shown(images, t: pd.DataFrame) -> dict:
@@ -293,15 +299,17 @@ def plot_confidence(res: AnalysisResult, ax=None) -> Figure:
         )
     ax.axvline(MIN_CONFIDENCE, color="k", lw=0.8, ls="--")
     ax.set(xlabel="top class probability", ylabel="samples", yscale="log")
-    ax.legend(frameon=False, fontsize="small")
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
     return ax.figure
 
 
 def _grid(ax, images: np.ndarray, ncol: int) -> None:
+    """Images in rows of ``ncol`` on white, each in a thin light frame; no image: all white."""
     rows = -(-len(images) // ncol) if len(images) else 1
-    canvas = np.ones((rows * 29 + 1, ncol * 29 + 1))
+    canvas = np.zeros((rows * 29 + 1, ncol * 29 + 1))
     for i, im in enumerate(images):
         r, c = divmod(i, ncol)
+        canvas[r * 29 : r * 29 + 30, c * 29 : c * 29 + 30] = 0.15
         canvas[1 + r * 29 : 1 + r * 29 + 28, 1 + c * 29 : 1 + c * 29 + 28] = im
     ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])
@@ -309,12 +317,25 @@ def _grid(ax, images: np.ndarray, ncol: int) -> None:
 
 
 def plot_digit_grid(res: AnalysisResult, ax=None) -> Figure:
-    """Recognizable samples, one row per predicted digit (``ax``: ten axes, or None)."""
+    """Recognizable samples, one row per predicted digit (``ax``: ten axes, or None); a digit
+    never made says so in its row, and a generator with no recognizable sample gets one line
+    saying that instead of ten empty rows."""
+    rows = res.arrays["by_digit"]
+    if ax is None and not any(len(images) for images in rows):
+        ax = Figure(figsize=(PER_DIGIT * 0.45, 1.0), layout="constrained").subplots()
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, f"No recognizable digit among the {len(res.tables['samples'])} "
+                "samples: nothing to show per digit\n(see the unrecognizable samples below).",
+                ha="center", va="center", fontsize="medium")  # fmt: skip
+        return ax.figure
     if ax is None:
         ax = Figure(figsize=(PER_DIGIT * 0.45, 10 * 0.5), layout="constrained").subplots(10, 1)
-    for c, (a, images) in enumerate(zip(ax, res.arrays["by_digit"], strict=True)):
+    for c, (a, images) in enumerate(zip(ax, rows, strict=True)):
         _grid(a, images, PER_DIGIT)
         a.set_ylabel(str(c), rotation=0, labelpad=8, va="center")
+        if not len(images):
+            a.text(0.5, 0.5, f"no recognizable {c}", transform=a.transAxes, ha="center",
+                   va="center", fontsize="small", color="0.35")  # fmt: skip
     return ax[0].figure
 
 

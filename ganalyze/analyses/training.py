@@ -90,14 +90,29 @@ class Training(Analysis):
 
 
 def plot_curves(res: AnalysisResult, ax=None) -> Figure:
-    """Losses and D's mean scores per epoch (``ax``: two axes, or None for a new Figure)."""
+    """Losses and D's mean scores per epoch (``ax``: two axes, or None for a new Figure); the
+    legends sit beside the axes, and a run of one epoch gets an axis from epoch 0 to 2 with
+    its points marked, not a line of zero length."""
     from reference_gan.plots import plot_training_curves
 
     history = res.tables["history"].to_dict("records")
     if ax is None:
-        return plot_training_curves(history)
-    plot_training_curves(history, axes=ax)
-    return ax[0].figure
+        fig = plot_training_curves(history)
+        axes = fig.axes[:2]
+    else:
+        plot_training_curves(history, axes=ax)
+        axes = list(ax)
+    epochs = [h["epoch"] for h in history]
+    for a in axes:
+        if a.get_legend() is not None:
+            a.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
+        if len(set(epochs)) == 1:
+            a.set_xlim(epochs[0] - 1, epochs[0] + 1)
+            a.set_xticks([epochs[0] - 1, epochs[0], epochs[0] + 1])
+            for line in a.get_lines():
+                if len(line.get_xdata()) == 1:
+                    line.set_marker("o")
+    return axes[0].figure
 
 
 def _pick(paths: list[Path], count: int = 4) -> list[tuple[str, np.ndarray]]:

@@ -121,7 +121,7 @@ def _plot_d_scores(comparison: Comparison, curves: list[Column]) -> Figure:
     ax.set_ylabel("mean D score")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Discriminator scores over training", fontsize=11)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
     return fig
 
 

@@ -17,24 +17,10 @@ import pandas as pd
 
 from ganalyze.comparison.result import Comparison
 from ganalyze.report.html import fmt
+from ganalyze.report.latex import HEADLINE
 
-# (analysis, metric, feature_space): the metrics of the summary table and the figures.
-HEADLINE: tuple[tuple[str, str, str], ...] = (
-    ("modes", "unrecognizable_rate", ""),
-    ("modes", "modes_covered", ""),
-    ("modes", "kl_to_train", ""),
-    ("memorization", "copy_rate", "pixel"),
-    ("memorization", "nn_dist_ratio", "pixel"),
-    ("memorization", "ct_statistic", "mnist_cnn"),
-    ("dscores", "d_membership_auc", ""),
-    ("dscores", "d_train_mean", ""),
-    ("dscores", "d_test_mean", ""),
-    ("dscores", "d_gen_mean", ""),
-    ("distribution", "fd", "mnist_cnn"),
-    ("distribution", "precision", "mnist_cnn"),
-    ("distribution", "recall", "mnist_cnn"),
-    ("interpolation", "ppl", "mnist_cnn"),
-)
+# HEADLINE (analysis, metric, feature_space): the metrics of the summary table, the figures and
+# metrics.tex; one list for reports and comparisons.
 # The study's D score curves: metric -> legend text.
 D_CURVES = {
     "d_train_mean": "training digits (members)",

@@ -22,7 +22,12 @@ from ganalyze.comparison.tables import (
     run_link,
     summary_rows,
 )
-from ganalyze.report.html import _ENV  # the report's templates, autoescape and filters
+from ganalyze.report.html import (
+    _ENV,  # the report's templates, autoescape and filters
+    legends_outside,
+    save_pdf,
+)
+from ganalyze.report.latex import comparison_latex
 
 
 def _plain(value: Any) -> str:
@@ -137,15 +142,16 @@ def render_summary(comparison: Comparison) -> str:
 
 
 def write_outputs(comparison: Comparison, out: str | Path) -> None:
-    """Draw every figure once, write ``out/figures/<name>.png`` (dpi 100) and ``.pdf`` (vector)
-    and ``out/index.html``, whose inlined images are the PNG files' bytes. Each file is written
-    atomically."""
+    """Draw every figure once, write ``out/figures/<name>.png`` (dpi 100) and ``.pdf`` (vector,
+    TrueType fonts), ``out/index.html``, whose inlined images are the PNG files' bytes, and
+    ``out/metrics.tex`` (the model-by-metric table, best per column in bold). Each file is
+    written atomically."""
     out = Path(out)
     folder = out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     pngs: dict[str, bytes] = {}
     for name, draw in figures(comparison).items():
-        fig = draw()
+        fig = legends_outside(draw())
         try:
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
@@ -153,8 +159,10 @@ def write_outputs(comparison: Comparison, out: str | Path) -> None:
             with atomic_path(folder / f"{name}.png") as tmp:
                 tmp.write_bytes(pngs[name])
             with atomic_path(folder / f"{name}.pdf") as tmp:
-                fig.savefig(tmp, format="pdf", bbox_inches="tight")
+                save_pdf(fig, tmp)
         finally:
             fig.clear()
     with atomic_path(out / "index.html") as tmp:
         tmp.write_text(render(comparison, pngs), encoding="utf-8")
+    with atomic_path(out / "metrics.tex") as tmp:
+        tmp.write_text(comparison_latex(comparison), encoding="utf-8")

@@ -101,6 +101,22 @@ class Report:
                 values[f"{col}/ci_low"], values[f"{col}/ci_high"] = low, high
         return pd.DataFrame([values], index=pd.Index([self.label], name="label"))
 
+    @property
+    def verdicts(self) -> list:
+        """One :class:`~ganalyze.report.verdicts.Verdict` per question the report answers
+        (copying, digits missed or over-produced, D memorizing, closeness to real digits,
+        smooth latent walks), each with its numbers and a status (ok, warn, bad, na)."""
+        from ganalyze.report.verdicts import verdicts
+
+        return verdicts(self)
+
+    def to_latex(self) -> str:
+        """The headline metrics with their 95% intervals as a booktabs LaTeX table (what
+        :meth:`save` writes to metrics.tex); needs ``\\usepackage{booktabs}``."""
+        from ganalyze.report.latex import report_latex
+
+        return report_latex(self)
+
     def to_html(self) -> str:
         from ganalyze.report.html import render
 
@@ -112,7 +128,8 @@ class Report:
         return render_summary(self)
 
     def save(self, directory: str | Path) -> Path:
-        """Write index.html, metrics.csv/json, meta.json, figures/ and tables/ to ``directory``.
+        """Write index.html, metrics.csv/json/tex, meta.json, figures/ and tables/ to
+        ``directory`` (figures as PNG and as PDF with TrueType fonts).
 
         The report is written into a hidden sibling folder and swapped in whole: a folder that
         held an earlier report ends up holding this report's files only, and an interrupted
@@ -122,7 +139,7 @@ class Report:
 
         Returns the path of index.html.
         """
-        from ganalyze.report.html import figure_png
+        from ganalyze.report.html import draw, figure_png, save_pdf
 
         target = Path(os.path.abspath(Path(directory).expanduser()))
         with atomic_dir(target, is_report_dir, what="report") as out:
@@ -132,9 +149,9 @@ class Report:
             for r in self.results:
                 for name in r.figures:  # drawn here, from the result's data
                     stem = out / "figures" / f"{r.name}_{name}"
-                    fig = r.draw(name)
+                    fig = draw(r, name)
                     stem.with_suffix(".png").write_bytes(figure_png(self, r, name, fig))
-                    fig.savefig(stem.with_suffix(".pdf"), format="pdf", bbox_inches="tight")
+                    save_pdf(fig, stem.with_suffix(".pdf"))
                 for name, table in r.tables.items():
                     stem = out / "tables" / f"{r.name}_{name}"
                     table.to_csv(stem.with_suffix(".csv"), index=False)
@@ -143,6 +160,7 @@ class Report:
             metrics.to_csv(out / "metrics.csv", index=False)
             records = json.dumps(_records(metrics), indent=1, allow_nan=False)
             (out / "metrics.json").write_text(records + "\n", encoding="utf-8")
+            (out / "metrics.tex").write_text(self.to_latex(), encoding="utf-8")
             meta = json.dumps(_jsonable(self.meta), indent=1)
             (out / "meta.json").write_text(meta + "\n", encoding="utf-8")
             results = json.dumps(_jsonable(self._results_record()), indent=1, allow_nan=False)
@@ -224,13 +242,16 @@ class Report:
 
 
 REPORT_ENTRIES = frozenset({"index.html", "meta.json", "metrics.csv", "metrics.json",
-                            "results.json", "preview.npy", "figures", "tables"})  # fmt: skip
+                            "metrics.tex", "results.json", "preview.npy", "figures",
+                            "tables"})  # fmt: skip
 
 
 def wide_columns(frame: pd.DataFrame) -> list[str]:
     """The column names of tidy metric rows in a wide table: analysis/metric[/feature_space]."""
-    return ["/".join(p for p in (a, m, s) if isinstance(p, str) and p)
-            for a, m, s in zip(frame.analysis, frame.metric, frame.feature_space, strict=True)]
+    return [
+        "/".join(p for p in (a, m, s) if isinstance(p, str) and p)
+        for a, m, s in zip(frame.analysis, frame.metric, frame.feature_space, strict=True)
+    ]
 
 
 METRIC_DTYPES = {"analysis": "string", "metric": "string", "feature_space": "string",
@@ -240,8 +261,12 @@ METRIC_DTYPES = {"analysis": "string", "metric": "string", "feature_space": "str
 def read_metrics(path: str | Path) -> pd.DataFrame:
     """A saved metrics.csv with the dtypes it was written with (text, nullable booleans and
     integers, floats to the last digit; an empty feature_space stays empty)."""
-    frame = pd.read_csv(path, dtype=METRIC_DTYPES, keep_default_na=False,
-                        na_values={c: [""] for c in METRIC_COLUMNS if c != "feature_space"})
+    frame = pd.read_csv(
+        path,
+        dtype=METRIC_DTYPES,
+        keep_default_na=False,
+        na_values={c: [""] for c in METRIC_COLUMNS if c != "feature_space"},
+    )
     missing = [c for c in METRIC_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"metrics.csv lacks the columns {missing}")

@@ -5,9 +5,14 @@ from __future__ import annotations
 import base64
 import io
 import math
+from pathlib import Path
 from typing import Any
 
 import jinja2
+import matplotlib
+
+from ganalyze.report.captions import caption
+from ganalyze.report.numbers import metric_text
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("ganalyze", "report/templates"),
@@ -35,6 +40,39 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 _ENV.filters["fmt"] = fmt
 
+# Figures for papers: TrueType (Type 42) fonts in PDF and PS, which venues accept; matplotlib's
+# default Type 3 fonts are refused by some.
+PAPER_FONTS = {"pdf.fonttype": 42, "ps.fonttype": 42}
+
+
+def save_pdf(fig: Any, path: str | Path) -> None:
+    """Write ``fig`` as a vector PDF with TrueType (Type 42) fonts."""
+    with matplotlib.rc_context(PAPER_FONTS):
+        fig.savefig(path, format="pdf", bbox_inches="tight")
+
+
+def legends_outside(fig: Any) -> Any:
+    """Move each legend drawn inside its axes to the right of them, where it covers no data (a
+    legend anchored outside its axes already, or a figure legend, is left alone)."""
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None and not _outside(legend.get_bbox_to_anchor(), ax.bbox):
+            legend.set_loc("upper left")
+            legend.set_bbox_to_anchor((1.01, 1.0), transform=ax.transAxes)
+    return fig
+
+
+def _outside(box: Any, axes: Any) -> bool:
+    """Whether a legend's anchor box lies beyond its axes on some side (not at their corners:
+    the default anchor is the axes' own box)."""
+    return (box.x0 >= axes.x1 - 1 or box.x1 <= axes.x0 + 1 or box.y0 >= axes.y1 - 1
+            or box.y1 <= axes.y0 + 1)  # fmt: skip
+
+
+def draw(result, name: str) -> Any:
+    """Figure ``name`` of ``result``, drawn, with its legends clear of the data."""
+    return legends_outside(result.draw(name))
+
 
 def figure_png(report, result, name: str, fig: Any = None) -> bytes:
     """Figure ``name`` of ``result`` as PNG, drawn (unless ``fig`` is given) and rendered once
@@ -42,7 +80,7 @@ def figure_png(report, result, name: str, fig: Any = None) -> bytes:
     cache = report.__dict__.setdefault("_png_cache", {})
     key = (result.name, name)
     if key not in cache:
-        fig = result.draw(name) if fig is None else fig
+        fig = draw(result, name) if fig is None else fig
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
         cache[key] = buf.getvalue()
@@ -160,26 +198,23 @@ def _ideal(row: dict) -> str:
     return "–"
 
 
+def _row(m) -> dict:
+    value, interval = metric_text(m.name, m.value, m.ci_low, m.ci_high)
+    ideal = _ideal({"target": m.target, "higher_is_better": m.higher_is_better})
+    return {"name": m.name, "space": m.feature_space, "value": value, "ci": interval,
+            "description": m.description, "ideal": ideal}  # fmt: skip
+
+
 def _context(report, figures: bool = True) -> dict:
+    from ganalyze.report.verdicts import verdicts
+
     sections = []
     for r in report.results:
-        rows = []
-        for m in r.metrics:
-            rows.append(
-                {
-                    "name": m.name,
-                    "space": m.feature_space,
-                    "value": m.value,
-                    "ci_low": m.ci_low,
-                    "ci_high": m.ci_high,
-                    "description": m.description,
-                    "ideal": _ideal({"target": m.target, "higher_is_better": m.higher_is_better}),
-                }
-            )
-        figures = [
-            {"name": name, "png": base64.b64encode(figure_png(report, r, name)).decode("ascii")}
+        shown = [
+            {"name": name, "caption": caption(r, name),
+             "png": base64.b64encode(figure_png(report, r, name)).decode("ascii")}
             for name in (r.figures if figures else ())
-        ]
+        ]  # fmt: skip
         tables = [
             {
                 "name": name,
@@ -190,13 +225,22 @@ def _context(report, figures: bool = True) -> dict:
             }
             for name, t in r.tables.items()
         ]
-        sections.append({"r": r, "rows": rows, "figures": figures, "tables": tables})
+        rows = [_row(m) for m in r.metrics]
+        sections.append({"r": r, "rows": rows, "figures": shown, "tables": tables})
+    toc = [("verdicts", "Verdicts"), ("findings", "Findings"), ("audited", "What was audited")]
+    toc += [(s["r"].name, s["r"].title) for s in sections]
+    toc += [("all-metrics", "All metrics")] + ([("skipped", "Skipped analyses")]
+                                               if report.skipped else [])  # fmt: skip
     return {
         "meta": report.meta,
         "header": header_rows(report.meta),
         "sections": sections,
         "skipped": report.skipped,
         "flags": report.flags,
+        "verdicts": verdicts(report),
+        "toc": toc,
+        "n_metrics": sum(len(s["rows"]) for s in sections),
+        "ran": {r.name for r in report.results},
     }
 
 
