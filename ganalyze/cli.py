@@ -304,8 +304,48 @@ def _parse_init_kwargs(ctx: click.Context, param: click.Parameter, value: str | 
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
+def _check_discriminator(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """--discriminator: an existing file or a Python entry point (file.py:Class)."""
+    from ganalyze.generators.entrypoint import split_entry_point
+
+    if value is None or split_entry_point(value) is not None or Path(value).is_file():
+        return value
+    what = "is a folder" if Path(value).is_dir() else "does not exist"
+    raise click.BadParameter(
+        f"{value} {what}; expected a file (reference-MLP state_dict, checkpoint, TorchScript, "
+        ".pt2, .safetensors) or a Python entry point file.py:Class.", ctx, param
+    )
+
+
+# a conditional generator G(z, y): shared by report and compare
+_NUM_CLASSES = click.option(
+    "--num-classes",
+    type=click.IntRange(2, 100_000),
+    default=None,
+    metavar="K",
+    help="A conditional generator G(z, y) of K classes (10 for MNIST's digits): each sample "
+    "gets a class label, kept for the conditional analysis [default: G takes z only].",
+)
+_LABEL_INPUT = click.option(
+    "--label-input",
+    type=click.Choice(["auto", "index", "onehot"]),
+    default="auto",
+    show_default=True,
+    help="How G takes its label: class indices (n,) or one-hot rows (n, K); auto tries index, "
+    "then onehot, and the report says which worked.",
+)
+_LABELS = click.option(
+    "--labels",
+    type=click.Choice(["uniform", "train"]),
+    default="uniform",
+    show_default=True,
+    help="How conditioning labels are drawn (seeded): each class equally often, or at MNIST "
+    "train's digit shares.",
+)
+
+
 @main.command()
-@click.argument("spec")
+@click.argument("spec", required=False)
 @click.option(
     "-o",
     "--out",
@@ -331,10 +371,18 @@ def _parse_init_kwargs(ctx: click.Context, param: click.Parameter, value: str | 
 @_DATA_DIR
 @click.option(
     "--discriminator",
+    default=None,
+    callback=_check_discriminator,
+    help="D, in any form SPEC takes: a reference-MLP state_dict (.pth or .safetensors) or "
+    "checkpoint, TorchScript, .pt2, or file.py:Class / file.py:Class.method (with "
+    "--d-weights). Without SPEC, D alone is audited (dscores on member and test digits).",
+)
+@click.option(
+    "--d-weights",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="D for a bare state_dict or other source (reference state_dict as .pth or "
-    ".safetensors, TorchScript, .pt2).",
+    help="state_dict file for an entry-point discriminator's module (.safetensors or "
+    "torch.save, loaded weights_only).",
 )
 @click.option(
     "--weights",
@@ -352,6 +400,9 @@ def _parse_init_kwargs(ctx: click.Context, param: click.Parameter, value: str | 
     """as a JSON object, e.g. '{"latent_dim": 20}' [default: constructed without arguments].""",
 )
 @click.option("--latent-dim", type=_POSITIVE, default=None, help="Size of z.")
+@_NUM_CLASSES
+@_LABEL_INPUT
+@_LABELS
 @click.option(
     "--latent-shape",
     default=None,
@@ -463,12 +514,13 @@ def _parse_init_kwargs(ctx: click.Context, param: click.Parameter, value: str | 
 )
 @click.option("--quiet", is_flag=True, help="No progress bars or log lines.")
 @_handle_errors
-def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
+def report(spec: str | None, out: str | None, quiet: bool, **options: Any) -> None:
     """Audit SPEC and write an HTML report with every number as CSV/JSON.
 
     SPEC: a `ganalyze train` checkpoint, a bare state_dict (keys 0.weight ... 4.bias),
     TorchScript, a torch.export program (.pt2), path/to/file.py:name or package.module:name,
-    a .npy/.npz of images, or a folder of PNGs.
+    a .npy/.npz of images, or a folder of PNGs. Without SPEC, --discriminator D is audited
+    alone.
 
     Code that SPEC brings (a generator, its discriminator, an entry point's import) runs under
     --timeout: a call that never returns ends the audit with an error, as does one that raises
@@ -478,6 +530,9 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
     from ganalyze.pipeline import audit
     from ganalyze.report import default_name
 
+    if spec is None and options["discriminator"] is None:
+        raise click.UsageError("Missing argument 'SPEC' (or --discriminator D to audit a "
+                               "discriminator alone).")  # fmt: skip
     _setup_logging(quiet)
     if options["timeout"] is None:  # the loader's default, DEFAULT_TIMEOUT (600 s)
         del options["timeout"]
@@ -488,7 +543,7 @@ def report(spec: str, out: str | None, quiet: bool, **options: Any) -> None:
         raise click.UsageError(str(exc)) from None
     _check_params(options)
     result = audit(spec, progress=not quiet, load=load, **options)
-    target = Path(out) if out else Path("reports") / default_name(spec)
+    target = Path(out) if out else Path("reports") / default_name(spec or str(load.discriminator))
     index = result.save(target)
     for name, flag in result.flags:
         click.echo(f"[{name}] {flag.message}")

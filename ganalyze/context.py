@@ -30,10 +30,16 @@ DEFAULT_N_SAMPLES = 10_000
 
 @dataclass
 class Samples:
-    """The audited samples: canonical images and the latents that made them (None if unknown)."""
+    """The audited samples: canonical images, the latents that made them (None if unknown)
+    and, for a conditional generator, their conditioning labels ``y`` (n,) int64 (else None).
+
+    A conditional generator's latents are flat codes, z followed by the one-hot label (see
+    :mod:`ganalyze.generators.labels`); ``y`` is that label.
+    """
 
     images: torch.Tensor
     z: torch.Tensor | None
+    y: torch.Tensor | None = None
 
 
 @dataclass
@@ -120,7 +126,8 @@ class Context:
         if c.samples is None:
             logger.info("sampling %d images (seed %d)", self.n_samples, self.seed)
             z, images = self.generator.sample(self.n_samples, self.seed, progress=self.progress)
-            c.samples = Samples(images=images, z=z)
+            y = self.generator.split(z)[1] if z is not None else None
+            c.samples = Samples(images=images, z=z, y=y)
         return c.samples
 
     @property
@@ -130,8 +137,14 @@ class Context:
 
     @property
     def latents(self) -> torch.Tensor | None:
-        """The samples' latents (n, latent_dim); None for a samples file."""
+        """The samples' latents (n, latent_dim); None for a samples file. A conditional
+        generator's are codes (n, latent_dim + num_classes): z, then the one-hot label."""
         return self.samples.z
+
+    @property
+    def conditioning(self) -> torch.Tensor | None:
+        """The samples' conditioning labels (n,) int64 of a conditional generator, else None."""
+        return self.samples.y
 
     def _classified(self) -> tuple[np.ndarray, np.ndarray]:
         c = self.cache
@@ -252,18 +265,26 @@ class Context:
         test digits unless given); None when there is none."""
         d = self.generator.bound_discriminator()
         if d is not None and not self.cache.discriminator_ready:
-            d.decide_output(self.reference.test_images)
+            ref = self.reference
+            d.decide_output(ref.test_images, ref.test.labels if d.conditional else None)
             self.cache.discriminator_ready = True
         return d
 
     def available(self) -> dict[str, str | None]:
         """For each need, None when this context provides it, else the reason why not."""
         gen = self.generator
-        no_gen = f"{gen.spec} is a file of samples, with no generator to call"
+        alone = gen.kind == "discriminator"
+        no_gen = (f"{gen.spec} is a file of samples, with no generator to call" if not alone
+                  else "no generator was given: only the discriminator is audited")  # fmt: skip
+        unconditional = ("the generator is not conditional (pass --num-classes K for a "
+                         "generator G(z, y))")  # fmt: skip
         return {
-            "samples": None,
+            "samples": "no generator or samples were given: only the discriminator is audited"
+            if alone
+            else None,
             "generator": None if gen.has_generator else no_gen,
             "latents": None if gen.has_generator else no_gen,
+            "labels": None if gen.conditional else (unconditional if gen.has_generator else no_gen),
             "discriminator": None
             if gen.discriminator is not None
             else (

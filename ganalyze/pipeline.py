@@ -48,7 +48,7 @@ def select_analyses(names: str | Iterable[str] | None) -> list[str]:
 
 
 def audit(
-    spec: str | Path,
+    spec: str | Path | None,
     *,
     n_samples: int | None = None,
     seed: int = 0,
@@ -72,6 +72,9 @@ def audit(
     d_output: str | None = None,
     trust_pickle: bool = False,
     timeout: float | None = DEFAULT_TIMEOUT,
+    num_classes: int | None = None,
+    label_input: str | None = None,
+    labels: str = "uniform",
 ) -> Report:
     """Audit a generator (or a file of samples) and return its :class:`Report`.
 
@@ -80,7 +83,9 @@ def audit(
     spec
         What to audit: a ``ganalyze train`` checkpoint, a bare state_dict, TorchScript,
         torch.export, ``file.py:name`` / ``package.module:name``, a .npy/.npz of images or a
-        folder of PNGs (see :func:`ganalyze.load_generator`).
+        folder of PNGs (see :func:`ganalyze.load_generator`); None with a ``discriminator``:
+        that discriminator alone (``dscores`` on member and test digits, the other analyses
+        skipped with the reason).
     n_samples
         Samples to draw (default 10,000 for a generator, every image of a samples file). An
         audit whose estimated memory (:func:`estimate_memory`) exceeds half the available
@@ -117,7 +122,7 @@ def audit(
     load
         The loading options, a :class:`ganalyze.LoadOptions`.
     discriminator, weights, latent_dim, prior, output_range, d_input_range, d_output, \
-trust_pickle, timeout
+trust_pickle, timeout, num_classes, label_input, labels
         A shorthand for the fields of ``load`` (``device`` above is its device); a keyword that
         contradicts ``load`` is a TypeError, as is a misspelt one.
 
@@ -143,7 +148,7 @@ trust_pickle, timeout
         load, device=device, discriminator=discriminator, weights=weights,
         latent_dim=latent_dim, prior=prior, output_range=output_range,
         d_input_range=d_input_range, d_output=d_output, trust_pickle=trust_pickle,
-        timeout=timeout,
+        timeout=timeout, num_classes=num_classes, label_input=label_input, labels=labels,
     )  # fmt: skip
     check_device(options.device)
     gen = load_generator(spec, options, seed=seed)
@@ -352,6 +357,10 @@ def _meta(ctx: Context, names: list[str], chosen: dict[str, Any], options: LoadO
         "image_conversion": gen.image_form.facts() if gen.image_form is not None else None,
         "latent_shape": list(gen.call_shape or ()) or None if gen.has_generator else None,
         "latent_shape_source": gen.latent_source if gen.has_generator else None,
+        "conditional": {"num_classes": gen.num_classes, "label_input": gen.label_input,
+                        "label_input_source": gen.label_source, "labels": gen.labels}
+        if gen.conditional and gen.has_generator
+        else None,
         "discriminator": None
         if d is None
         else {
@@ -361,6 +370,10 @@ def _meta(ctx: Context, names: list[str], chosen: dict[str, Any], options: LoadO
             "conversion": d.conversion,
             "conversion_rule": d.conversion_rule,
             "output": d.output,
+            "input_range_source": d.range_source,
+            "conditional": d.conditional,
+            "label_input": d.label_input if d.conditional else None,
+            "label_input_source": d.label_rule if d.conditional else None,
         },
         "member_set": ctx.members[1],
         "analyses": names,

@@ -37,7 +37,7 @@ METRIC_COLUMNS = [
 ]
 
 # What an analysis may need; the context says which of these the audited source provides.
-NEEDS = ("samples", "generator", "latents", "discriminator", "history")
+NEEDS = ("samples", "generator", "latents", "discriminator", "history", "labels")
 
 
 @dataclass

@@ -2,7 +2,10 @@
 
 D is always called through the wrapper that feeds it its native input (range and shape); its
 outputs are taken as probabilities if D ends in a Sigmoid or all its outputs on 1,000 test
-digits lie in [0, 1], else as logits.
+digits lie in [0, 1], else as logits. A conditional D(x, y) is fed each real digit's own label
+and each sample's conditioning label (the classifier's digit for samples of an unconditional
+generator). A discriminator audited alone (no generator) is scored on member and test digits
+only: the membership AUC is the point.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ class DScores(Analysis):
         "MNIST test digits and on generated digits: the study's score plot as full "
         "distributions, and whether D can tell members from new digits (memorization by D)."
     )
-    needs = ("samples", "discriminator")
+    needs = ("discriminator",)
     order = 30
     metric_names = METRICS
 
@@ -69,13 +72,16 @@ class DScores(Analysis):
         pool = np.arange(len(ref.train)) if members is None else members
         rng = np.random.default_rng(ctx.seed)
         chosen = np.sort(rng.choice(pool, min(N_MEMBERS, len(pool)), replace=False))
-        s = {"train": _scores(d, ref.train_images[chosen]), "test": _scores(d, ref.test_images),
-             "gen": _scores(d, ctx.images)}  # fmt: skip
+        s = {"train": _scores(d, ref.train_images[chosen], ref.train.labels[chosen]),
+             "test": _scores(d, ref.test_images, ref.test.labels)}  # fmt: skip
+        if len(ctx.images):
+            s["gen"] = _scores(d, ctx.images, ctx.conditioning)
         res = self.result()
-        add = metric_adder(res, n_real=len(s["test"]), n_fake=len(s["gen"]))
+        add = metric_adder(res, n_real=len(s["test"]), n_fake=len(s.get("gen", ())) or None)
         add(D_TRAIN_MEAN, s["train"].mean(), "mean D score on member digits")
         add(D_TEST_MEAN, s["test"].mean(), "mean D score on held-out MNIST test digits")
-        add(D_GEN_MEAN, s["gen"].mean(), "mean D score on generated digits")
+        if "gen" in s:
+            add(D_GEN_MEAN, s["gen"].mean(), "mean D score on generated digits")
         add(
             D_ACC_REAL_TRAIN,
             (s["train"] > 0.5).mean(),
@@ -88,7 +94,11 @@ class DScores(Analysis):
             "share of test digits D calls real",
             higher_is_better=True,
         )
-        add(D_ACC_FAKE, (s["gen"] < 0.5).mean(), "share of generated digits D calls fake")
+        if "gen" in s:
+            add(D_ACC_FAKE, (s["gen"] < 0.5).mean(), "share of generated digits D calls fake")
+        else:
+            res.notes.append(f"No generated digits (a discriminator audited alone): {D_GEN_MEAN} "
+                             f"and {D_ACC_FAKE} are left out.")  # fmt: skip
         auc = lo = hi = np.nan
         if len(chosen) >= MIN_MEMBERS:
             auc = roc_auc(positive=s["train"], negative=s["test"])
@@ -113,13 +123,19 @@ class DScores(Analysis):
         res.notes.append(f"Member digits: {len(chosen)} drawn (seed {ctx.seed}) from {source}. "
                          f"D output taken as {d.output}; input {d.input_range}, shape "
                          f"{d.input_shape}.")  # fmt: skip
+        if d.conditional:
+            gen_labels = ("their conditioning labels" if ctx.conditioning is not None
+                          else "the digit the classifier reads in each")  # fmt: skip
+            res.notes.append(f"D is conditional, D(x, y), fed labels as {d.label_input} "
+                             f"({d.label_rule}): real digits their own labels, generated digits "
+                             f"{gen_labels}.")  # fmt: skip
         res.arrays["scores"] = s
         res.figures = {"histograms": plot_histograms}
         return res
 
 
-def _scores(d, images) -> np.ndarray:
-    return d.scores(images).numpy().astype(np.float64)
+def _scores(d, images, labels=None) -> np.ndarray:
+    return d.scores(images, labels).numpy().astype(np.float64)
 
 
 def plot_histograms(res: AnalysisResult, ax=None) -> Figure:
@@ -131,6 +147,8 @@ def plot_histograms(res: AnalysisResult, ax=None) -> Figure:
     for key, label, color in (("train", "member digits", "tab:green"),
                               ("test", "test digits (held out)", "tab:purple"),
                               ("gen", "generated", "tab:red")):  # fmt: skip
+        if key not in s:
+            continue
         ax.hist(s[key], bins=bins, density=True, histtype="step", lw=1.6, color=color,
                 label=f"{label} (mean {res.metric(MEANS[key]).value:.3f})")  # fmt: skip
     ax.axvline(0.5, color="0.6", lw=0.8)

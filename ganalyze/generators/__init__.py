@@ -36,7 +36,11 @@ from ganalyze.generators.base import (
     parse_range,
     to_unit_range,
 )
-from ganalyze.generators.entrypoint import from_entry_point, split_entry_point
+from ganalyze.generators.entrypoint import (
+    discriminator_from_entry_point,
+    from_entry_point,
+    split_entry_point,
+)
 from ganalyze.generators.files import (
     from_export,
     from_torch_object,
@@ -46,6 +50,7 @@ from ganalyze.generators.files import (
     reference_discriminator,
 )
 from ganalyze.generators.images import ImageForm, parse_resize
+from ganalyze.generators.labels import PASS_LABELS, input_count
 from ganalyze.generators.latents import infer_latent
 from ganalyze.generators.options import LoadOptions, merge_options
 from ganalyze.generators.samples import SamplesFile, from_samples
@@ -77,6 +82,13 @@ ACCEPTED_FORMS = (
     "path/to/file.py:Class.method or package.module:name (with --weights FILE, .pth or "
     ".safetensors); a .npy/.npz of images; or a folder of PNG images"
 )
+D_FORMS = (
+    "a state_dict of the reference D (keys 0.weight ... 4.bias; torch.save or .safetensors) or "
+    "a `ganalyze train` checkpoint; TorchScript; a torch.export program (.pt2); or a Python "
+    "entry point path/to/file.py:Class, file.py:Class.method or package.module:name (with "
+    "--d-weights FILE)"
+)
+D_ALONE_RANGE = "-1,1"  # most MNIST GANs train D on Normalize((0.5,), (0.5,)) digits
 
 
 def _file_sha256(path: Path) -> str:
@@ -88,7 +100,7 @@ def _file_sha256(path: Path) -> str:
 
 
 def load_generator(
-    spec: str | Path,
+    spec: str | Path | None,
     options: LoadOptions | None = None,
     *,
     seed: int = 0,
@@ -108,7 +120,8 @@ def load_generator(
     Parameters
     ----------
     spec
-        What to audit; see the module docstring for the accepted forms.
+        What to audit; see the module docstring for the accepted forms. None: the
+        discriminator of ``options`` alone (no samples; ``dscores`` on real digits).
     options
         The loading options (see :class:`LoadOptions`). The keywords discriminator ... device
         are a shorthand that builds it; a keyword that contradicts ``options`` is a TypeError.
@@ -134,24 +147,31 @@ def load_generator(
         prior=prior, output_range=output_range, d_input_range=d_input_range,
         d_output=d_output, trust_pickle=trust_pickle, timeout=timeout, device=device,
     )  # fmt: skip
-    gen = _load_source(str(spec), opts)
+    gen = _discriminator_alone(opts) if spec is None else _load_source(str(spec), opts)
     gen.timeout = opts.timeout
     gen.resize = opts.resize
-    if gen.kind != "samples":
+    if gen.kind not in ("samples", "discriminator"):
         _set_latents(gen, opts)
+        _set_labels(gen, opts)
         if opts.prior is not None:
             gen.prior = opts.prior
         if opts.output_range is not None:
             gen.output_range, gen.range_source = opts.output_range, "option"
+    elif opts.num_classes is not None and gen.kind == "samples":
+        raise InputError(f"--num-classes applies to a conditional generator G(z, y); {spec} is "
+                         "a file of samples, which carries no labels.")  # fmt: skip
     if opts.discriminator is not None:
-        gen.discriminator, digest = _load_discriminator(
-            Path(opts.discriminator), opts.torch_device, opts.trust_pickle
-        )
-        files = gen.info.setdefault("files", {})
-        files["discriminator"] = {"path": str(opts.discriminator), "sha256": digest}
+        gen.discriminator, files = load_discriminator(opts.discriminator, opts)
+        gen.info.setdefault("files", {}).update(files)
+    elif opts.d_weights is not None:
+        raise InputError("--d-weights needs --discriminator file.py:Class.")
     d = gen.discriminator
+    if d is not None and gen.kind == "discriminator" and opts.d_input_range is None:
+        d.input_range = D_ALONE_RANGE
+        d.range_source = (f"assumed for a discriminator alone ([{D_ALONE_RANGE}]: most MNIST "
+                          "GANs' D; --d-input-range to change)")  # fmt: skip
     if d is not None and opts.d_input_range is not None:
-        d.input_range = opts.d_input_range
+        d.input_range, d.range_source = opts.d_input_range, "--d-input-range"
     if d is not None and opts.d_input_shape is not None:
         d.input_shape, d.shape_source = opts.d_input_shape, "--d-input-shape"
         d.conversion = None  # decided again for this shape when bound
@@ -242,30 +262,91 @@ def _load_source(spec: str, opts: LoadOptions) -> Generator:
     return gen
 
 
-def _load_discriminator(
-    path: Path, device: torch.device, trust_pickle: bool
-) -> tuple[Discriminator, str]:
-    """D from a file, and the file's sha256."""
-    kind, state, digest = load_torch_file(path, trust_pickle, "--discriminator", device)
-    return _discriminator_of(kind, state, path, device), digest
+def _set_labels(gen: Generator, opts: LoadOptions) -> None:
+    """A conditional G's classes, label input and label draw (``--num-classes``, ...); a
+    program whose signature takes labels without ``--num-classes`` is an error that says how
+    to pass them."""
+    found = gen.info.get("label_signature")
+    if opts.num_classes is None:
+        if found is not None:
+            what = "class indices (n,)" if found[0] == "index" else "one-hot rows (n, K)"
+            raise InputError(f"The torch.export program {gen.spec} takes a second input, labels "
+                             f"as {what}: it looks conditional; {PASS_LABELS}.")  # fmt: skip
+        for name, value in (("--label-input", opts.label_input), ("--labels", opts.labels)):
+            if value not in (None, "uniform"):
+                raise InputError(f"{name} applies to a conditional generator; pass --num-classes "
+                                 "K with it (10 for MNIST's digits).")  # fmt: skip
+        return
+    if found is None and gen.kind == "torch_export" or input_count(gen.fn, required=False) == 1:
+        raise InputError(f"--num-classes {opts.num_classes} was given, but {gen.spec} takes one "
+                         "input (z alone): it is not conditional. Drop --num-classes.")  # fmt: skip
+    gen.num_classes, gen.labels = opts.num_classes, opts.labels
+    if found is not None and found[1] is not None and found[1] != opts.num_classes:
+        raise InputError(f"The torch.export program {gen.spec} takes one-hot labels of "
+                         f"{found[1]} classes; got --num-classes {opts.num_classes}.")  # fmt: skip
+    if opts.label_input is not None:
+        gen.label_input, gen.label_source = opts.label_input, "--label-input"
+    elif found is not None:
+        gen.label_input, gen.label_source = found[0], "the program's input signature"
+
+
+def _discriminator_alone(opts: LoadOptions) -> Generator:
+    """A source with no samples that carries only ``--discriminator``."""
+    if opts.discriminator is None:
+        raise InputError("Nothing to audit: give a SPEC (a generator or samples; see `ganalyze "
+                         "report --help`), or --discriminator D to audit a discriminator "
+                         "alone.")  # fmt: skip
+    for name, value in (("--weights", opts.weights), ("--init-kwargs", opts.init_kwargs),
+                        ("--latent-dim", opts.latent_dim), ("--latent-shape", opts.latent_shape),
+                        ("--prior", opts.prior), ("--output-range", opts.output_range),
+                        ("--label-input", opts.label_input)):  # fmt: skip
+        if value is not None:
+            raise InputError(f"{name} applies to a generator, but no SPEC was given: only the "
+                             f"discriminator {opts.discriminator} is audited.")  # fmt: skip
+    gen = Generator("discriminator", f"--discriminator {opts.discriminator}",
+                    images=torch.empty(0, 1, 28, 28), num_classes=opts.num_classes)  # fmt: skip
+    gen.range_source = "none: a discriminator alone"
+    return gen
+
+
+def load_discriminator(
+    spec: str | Path, opts: LoadOptions
+) -> tuple[Discriminator, dict[str, dict[str, str | None]]]:
+    """D from ``--discriminator`` in any form a generator spec takes (see :data:`D_FORMS`), and
+    the files involved (path and sha256)."""
+    device, text = opts.torch_device, str(spec)
+    entry = split_entry_point(text)
+    if entry is not None:
+        weights = Path(opts.d_weights) if opts.d_weights is not None else None
+        return discriminator_from_entry_point(*entry, device, weights, opts.trust_pickle,
+                                              opts.timeout)  # fmt: skip
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise LoaderError(f"--discriminator {text} does not exist. ganalyze accepts {D_FORMS}.")
+    if opts.d_weights is not None:
+        raise InputError(f"--d-weights applies to a discriminator given as a Python entry point "
+                         f"(file.py:Class); --discriminator {text} is a file.")  # fmt: skip
+    kind, state, digest = load_torch_file(path, opts.trust_pickle, "--discriminator", device)
+    d = _discriminator_of(kind, state, path, device)
+    d.timeout = opts.timeout
+    return d, {"discriminator": {"path": text, "sha256": digest}}
 
 
 def _discriminator_of(kind: str, state, path: Path, device: torch.device) -> Discriminator:
+    name = f"--discriminator {path}"
     if kind == "torchscript":
-        return Discriminator(state, None, None, device=device, name=str(path))
+        return Discriminator(state, None, None, device=device, name=name)
     if kind == "export":
-        return Discriminator(state.module(), None, None, device=device, name=str(path))
+        return Discriminator(state.module(), None, None, device=device, name=name)
     if isinstance(state, nn.Module):  # only reachable with trust_pickle
-        return Discriminator(state.to(device).eval(), None, None, device=device, name=str(path))
+        return Discriminator(state.to(device).eval(), None, None, device=device, name=name)
     if isinstance(state, dict) and not is_reference_state_dict(state):
         state = state.get("discriminator", state)
     if not is_reference_state_dict(state):
         found = sorted(map(str, state))[:12] if isinstance(state, dict) else type(state).__name__
         raise LoaderError(
-            f"--discriminator {path}: expected a state_dict of the reference D "
-            f"(keys 0.weight ... 4.bias; torch.save or safetensors), TorchScript or "
-            f"torch.export; found "
-            f"{found}."
+            f"--discriminator {path}: expected {D_FORMS}; found a torch file of {found}. For "
+            "another architecture use --discriminator file.py:Class --d-weights FILE."
         )
     module = reference_discriminator(state).to(device)
-    return Discriminator(module, None, None, device=device, name=str(path))
+    return Discriminator(module, None, None, device=device, name=name)

@@ -49,7 +49,17 @@ from ganalyze.generators.images import (
     decide_form,
     to_native_size,
 )
-from ganalyze.generators.latents import flat
+from ganalyze.generators.labels import (
+    LABEL_INPUTS,
+    PASS_LABELS,
+    draw_labels,
+    encode,
+    input_count,
+    looks_conditional,
+    make_code,
+    split_code,
+)
+from ganalyze.generators.latents import flat, infer_latent
 
 logger = logging.getLogger(__name__)
 
@@ -308,6 +318,32 @@ class Discriminator:
         self.output_rule = "given" if output is not None else None  # how it was decided
         self.name = name  # how errors name D, e.g. "--discriminator d.pt"; set by the generator
         self.timeout = timeout  # seconds per call of a batch; None or 0: no limit
+        self.range_source = "given" if input_range is not None else None  # how it was found
+        count = input_count(module)
+        self.conditional = count is not None and count >= 2  # D(x, y): from its signature
+        self.num_classes: int | None = None  # set when bound: G's, --num-classes, else 10
+        self.label_input: str | None = None  # "index" | "onehot"; None: decided by a probe
+        self.label_rule: str | None = None  # how label_input was found
+
+    def call(self, x: torch.Tensor, labels: torch.Tensor | None) -> Any:
+        """D on native inputs ``x``; a conditional D gets ``labels`` (n,) encoded as it takes
+        them (class indices by default)."""
+        if not self.conditional:
+            return self.module(x)
+        y = encode(labels, self.num_classes or 10, self.label_input or "index")
+        return self.module(x, y.to(x.device))
+
+    def labels_for(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """The labels a conditional D is fed: those given, else the digit the bundled
+        classifier reads in each image (frames of an interpolation have no label of their
+        own); None for an unconditional D."""
+        if not self.conditional:
+            return None
+        if labels is not None:
+            return torch.as_tensor(np.asarray(labels)).long()
+        from ganalyze.reference import classify
+
+        return torch.from_numpy(classify(images)[0].argmax(1)).long()
 
     def native(self, images: torch.Tensor) -> torch.Tensor:
         if self.input_range is None or self.input_shape is None:
@@ -323,17 +359,24 @@ class Discriminator:
         return from_unit_range(x, self.input_range)
 
     @torch.no_grad()
-    def raw(self, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-        """D's raw outputs (n,) on canonical images: one finite score per image, or an error."""
+    def raw(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 2000
+    ) -> torch.Tensor:
+        """D's raw outputs (n,) on canonical images: one finite score per image, or an error.
+        A conditional D also gets ``labels`` (n,), see :meth:`labels_for`."""
         who = f"The discriminator {self.name or ''}".rstrip()
         shape = ", ".join(map(str, self.input_shape or ()))
         form = f"input of shape (n, {shape}) in range {self.input_range}"
+        if self.conditional:
+            form += f" with labels as {self.label_input or 'index'} of {self.num_classes} classes"
+        labels = self.labels_for(images, labels)
 
         def explain(exc: BaseException, desc: str) -> str:
-            if isinstance(exc, RuntimeError | ValueError | TypeError):
+            if isinstance(exc, RuntimeError | ValueError | TypeError | IndexError):
                 return (
-                    f"{who} rejected {form}: {desc}. Give the D that belongs to this "
-                    "generator, or set its input form with --d-input-range or --d-input-shape."
+                    f"{who} rejected {form}: {desc}. Give the D that belongs to this generator, "
+                    "or set the shape it takes with --d-input-shape (e.g. 1,64,64; its range "
+                    "with --d-input-range)."
                 )
             return f"{who} raised {desc} on {form}. Fix it, or audit without it."
 
@@ -341,8 +384,9 @@ class Discriminator:
         for i in range(0, len(images), batch_size):
             x = self.native(images[i : i + batch_size]).to(self.device)
             n = x.shape[0]
+            y = labels[i : i + batch_size] if labels is not None else None
             out = call_user(
-                self.module, x, who=who, doing=f"on {form}", timeout=self.timeout,
+                self.call, x, y, who=who, doing=f"on {form}", timeout=self.timeout,
                 error=InputError, explain=explain,
             )  # fmt: skip
             expected = "one score per image, of shape (n,) or (n, 1)"
@@ -364,7 +408,9 @@ class Discriminator:
             )
         return raw
 
-    def decide_output(self, real_images: torch.Tensor) -> str:
+    def decide_output(
+        self, real_images: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> str:
         """How D's outputs are read, "probability" or "logits", decided once by these rules:
 
         1. as given (``--d-output``, ``LoadOptions.d_output``, a checkpoint's record);
@@ -380,7 +426,8 @@ class Discriminator:
             if isinstance(m, nn.Sequential) and len(m) > 0 and isinstance(m[-1], nn.Sigmoid):
                 self.output, self.output_rule = "probability", "ends in a Sigmoid"
             else:
-                raw = self.raw(real_images[:_DETECT_N])
+                raw = self.raw(real_images[:_DETECT_N],
+                               None if labels is None else labels[:_DETECT_N])
                 in_unit = bool(((raw >= 0) & (raw <= 1)).all())
                 self.output = "probability" if in_unit else "logits"
                 self.output_rule = (
@@ -388,10 +435,10 @@ class Discriminator:
                 )
         return self.output
 
-    def scores(self, images: torch.Tensor) -> torch.Tensor:
-        """P(real) (n,) on canonical images."""
-        output = self.decide_output(images)
-        raw = self.raw(images)
+    def scores(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """P(real) (n,) on canonical images (and, for a conditional D, their labels (n,))."""
+        output = self.decide_output(images, labels)
+        raw = self.raw(images, labels)
         return raw if output == "probability" else torch.sigmoid(raw)
 
 
@@ -426,6 +473,26 @@ class Generator:
     resize: str = "auto"  # --resize: auto, crop, resize or none
     image_form: ImageForm | None = None  # None until settled (or canonical samples)
     module: Any = None  # the model behind fn, when there is one (inspected for its latents)
+    num_classes: int | None = None  # a conditional G(z, y): its classes; None: G takes z only
+    label_input: str | None = None  # "index" | "onehot" (see labels.py); None: the probe decides
+    label_source: str | None = None  # how label_input was found
+    labels: str = "uniform"  # how conditioning labels are drawn: "uniform" or "train"
+
+    @property
+    def conditional(self) -> bool:
+        """Whether G takes a class label besides z (``--num-classes``)."""
+        return self.num_classes is not None
+
+    def split(self, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(z, labels) of flat codes: a conditional G's codes end in a one-hot label (see
+        :mod:`ganalyze.generators.labels`); labels None otherwise."""
+        if not self.conditional:
+            return code, None
+        return split_code(code, self.num_classes)
+
+    def code(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The flat code of latents z (n, latent_dim) with conditioning ``labels`` (n,)."""
+        return make_code(z, torch.as_tensor(labels).long(), self.num_classes)
 
     @property
     def has_generator(self) -> bool:
@@ -449,9 +516,17 @@ class Generator:
                 f"The latent size of {self.spec} is unknown; pass --latent-dim D "
                 "(the size of z the generator takes) or --latent-shape (e.g. 100,1,1)."
             )
+        # a conditional G's labels come from their own stream, seeded by one draw made before z:
+        # the first m codes of any n are the same (the probe's are the audit's first 1,000)
+        label_seed = int(torch.randint(0, 2**62, (1,), generator=gen)) if self.conditional else 0
         if self.prior == "uniform":
-            return torch.rand(n, self.latent_dim, generator=gen) * 2 - 1
-        return torch.randn(n, self.latent_dim, generator=gen)
+            z = torch.rand(n, self.latent_dim, generator=gen) * 2 - 1
+        else:
+            z = torch.randn(n, self.latent_dim, generator=gen)
+        if not self.conditional:
+            return z
+        return make_code(z, draw_labels(n, self.num_classes, self.labels, label_seed),
+                         self.num_classes)  # fmt: skip
 
     @torch.no_grad()
     def generate(
@@ -477,28 +552,55 @@ class Generator:
 
     def _native(self, z: torch.Tensor, shape: tuple[int, ...] | None = None) -> torch.Tensor:
         """G's own output on one batch of flat latents, checked (a float tensor, one row each);
-        the batch reaches G as (n, *shape), by default (n, *latent_shape)."""
+        the batch reaches G as (n, *shape), by default (n, *latent_shape), with its labels
+        for a conditional G."""
         who = f"The generator {self.spec}"
+        z, labels = self.split(z)
         shape = shape or self.call_shape or tuple(z.shape[1:])
         zb = z.to(self.device).reshape(len(z), *shape)
         given = tuple(zb.shape)
+        args = (zb,)
+        if labels is not None:
+            how = self.label_input or "index"
+            args = (zb, encode(labels, self.num_classes, how).to(self.device))
+            given = f"{given} and labels as {how} {tuple(args[1].shape)}"
 
         def explain(exc: BaseException, desc: str) -> str:
             text = f"{who} raised {desc} on latents of shape {given} (prior {self.prior})."
             if isinstance(exc, RuntimeError | ValueError | TypeError | IndexError):
-                guessed = self.latent_source not in (None, "--latent-dim", "--latent-shape")
-                came = f" (found from: {self.latent_source})" if guessed else ""
-                text += (f" If its latent size is not {self.latent_dim}{came}, pass "
-                         "--latent-dim; if it takes latents of another shape, pass "
-                         "--latent-shape (e.g. 100,1,1).")  # fmt: skip
+                text += " " + self._latent_hint(exc)
             return text
 
         out = call_user(
-            self.fn, zb, who=who, doing=f"on latents of shape {given}",
+            self.fn, *args, who=who, doing=f"on latents of shape {given}",
             timeout=self.timeout, explain=explain,
         )  # fmt: skip
         return _returned(out, len(zb), who, f"images of shape {ACCEPTED_SIZES}",
                          method_hint=self.info.get("tuple_hint"))  # fmt: skip
+
+    def _latent_hint(self, exc: BaseException) -> str:
+        """What to try when G rejects its inputs: labels for a G that looks conditional (a
+        second input, or a first layer 10 wider than z: a one-hot label concatenated), else
+        another latent size or shape."""
+        first = infer_latent(self.module) if self.module is not None else None
+        wider = first is not None and self.latent_dim is not None and first[0] - self.latent_dim
+        if not self.conditional and (looks_conditional(exc, self.fn) or (
+                self.module is not None and looks_conditional(exc, self.module))):
+            return f"It looks conditional: it takes a second input, a class label y; {PASS_LABELS}."
+        if not self.conditional and wider == 10:
+            return (f"Its first layer takes {first[0]} = {self.latent_dim} + 10 inputs: if it "
+                    f"is conditional (a one-hot label concatenated to z), {PASS_LABELS}; else "
+                    "pass its latent size with --latent-dim.")  # fmt: skip
+        guessed = self.latent_source not in (None, "--latent-dim", "--latent-shape")
+        came = f" (found from: {self.latent_source})" if guessed else ""
+        text = (f"If its latent size is not {self.latent_dim}{came}, pass --latent-dim; if it "
+                "takes latents of another shape, pass --latent-shape (e.g. 100,1,1).")  # fmt: skip
+        if self.conditional:
+            text += (f" It was given labels as {self.label_input or 'index'} "
+                     f"({self.label_source or '--label-input'}): try --label-input "
+                     f"{'onehot' if self.label_input != 'onehot' else 'index'}, or check "
+                     f"--num-classes {self.num_classes}.")  # fmt: skip
+        return text
 
     @property
     def settled(self) -> bool:
@@ -545,6 +647,27 @@ class Generator:
         )  # fmt: skip
 
     def _probe(self, z: torch.Tensor) -> torch.Tensor:
+        """G's output on the probe latents; for a conditional G whose label input is not
+        given, labels as class indices, else as one-hot rows (the first that works is kept)."""
+        if not self.conditional or self.label_input is not None:
+            return self._probe_shape(z)
+        failed = []
+        for how in LABEL_INPUTS:
+            self.label_input = how
+            try:
+                out = self._probe_shape(z)
+            except LoaderError as exc:
+                failed.append(f"as {how}: {exc}")
+                continue
+            self.label_source = (f"auto: {how} worked" if not failed else
+                                 f"auto: index failed, {how} worked")  # fmt: skip
+            logger.info("%s: labels fed as %s (%s)", self.spec, how, self.label_source)
+            return out
+        self.label_input = None
+        raise LoaderError(f"The conditional generator {self.spec} failed with its labels as "
+                          f"class indices and as one-hot rows; {'; '.join(failed)}")  # fmt: skip
+
+    def _probe_shape(self, z: torch.Tensor) -> torch.Tensor:
         """G's output on the probe latents; a flat latent shape that G rejects with a
         shape-like error is tried once more as (n, d, 1, 1), and kept if that works."""
         try:
@@ -575,12 +698,17 @@ class Generator:
         if d is not None:
             d.name = d.name or f"of {self.spec}"
             d.timeout = self.timeout
+            if d.num_classes is None:
+                d.num_classes = self.num_classes or 10
             if d.input_range is None:
                 d.input_range = self.output_range or "0,1"
+                d.range_source = "G's native range" if self.output_range else "default"
             if d.input_shape is None:
                 d.input_shape = self.native_shape or (1, 28, 28)
                 d.shape_source = "G's native shape" if self.native_shape else "canonical"
                 probe_input_shape(d)
+            if d.conditional and d.label_input is None:
+                probe_label_input(d)
             if d.conversion is None:
                 d.conversion, d.conversion_rule = d_conversion(
                     d.input_shape, self.resize, self.image_form, f"The discriminator {d.name}"
@@ -630,17 +758,10 @@ def probe_input_shape(d: Discriminator) -> None:
         except InputError:
             return False
         x = from_unit_range(to_native_size(blank, shape, op), d.input_range or "0,1")
-        limit = min(d.timeout or _D_PROBE_TIMEOUT, _D_PROBE_TIMEOUT)
-        try:
-            out = call_user(d.module, x.to(d.device), who="The discriminator", doing="(probe)",
-                            timeout=limit, error=InputError)  # fmt: skip
-        except InputError as exc:
-            return False if isinstance(exc.__cause__, _SHAPE_ERRORS) else None
-        try:
-            return _returned(out, 2, "D", "scores", InputError).reshape(2, -1).shape[1] == 1
-        except InputError:
-            return False
+        return _d_takes(d, x)
 
+    if d.conditional and d.label_input is None:
+        probe_label_input(d)
     first = takes(d.input_shape)
     if first is not False:
         return
@@ -653,3 +774,40 @@ def probe_input_shape(d: Discriminator) -> None:
             d.shape_source = f"probe: it rejected {d.input_shape}, took {shape}"
             d.input_shape = shape
             return
+
+
+def _d_takes(d: Discriminator, x: torch.Tensor) -> bool | None:
+    """Whether D gives one score per image of the native batch ``x`` (labels 0 for a
+    conditional D): True; False: rejected as a shape; None: failed otherwise."""
+    limit = min(d.timeout or _D_PROBE_TIMEOUT, _D_PROBE_TIMEOUT)
+    labels = torch.zeros(len(x), dtype=torch.long)
+    try:
+        out = call_user(d.call, x.to(d.device), labels, who="The discriminator",
+                        doing="(probe)", timeout=limit, error=InputError)  # fmt: skip
+    except InputError as exc:
+        return False if isinstance(exc.__cause__, _SHAPE_ERRORS) else None
+    try:
+        return _returned(out, len(x), "D", "scores", InputError).reshape(len(x), -1).shape[1] == 1
+    except InputError:
+        return False
+
+
+def probe_label_input(d: Discriminator) -> None:
+    """How a conditional D takes its labels: as class indices if it takes two blank digits
+    with them (in its input shape, or any of :data:`D_SHAPES`), else as one-hot rows; said in
+    ``d.label_rule``. Neither: indices, and the audit's own call reports D's error."""
+    shapes = [s for s in (d.input_shape, *D_SHAPES) if s is not None]
+    blank = torch.zeros(2, 1, 28, 28)
+    for how in LABEL_INPUTS:
+        d.label_input = how
+        for shape in shapes:
+            try:
+                op, _ = d_conversion(shape, "auto", None, "The discriminator")
+            except InputError:
+                continue
+            x = from_unit_range(to_native_size(blank, shape, op), d.input_range or "0,1")
+            if _d_takes(d, x):
+                d.label_rule = ("probe: it takes class indices" if how == "index" else
+                                "probe: it rejected class indices, took one-hot rows")  # fmt: skip
+                return
+    d.label_input, d.label_rule = "index", "probe: neither form worked; class indices"

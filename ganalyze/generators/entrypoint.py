@@ -319,17 +319,21 @@ def _instance_attribute(cls: type, name: str) -> bool:
     return inspect.isfunction(static) or isinstance(static, property)
 
 
-def _load_weights(module: nn.Module, weights: Path, trust_pickle: bool, where: str) -> str:
-    """Load a state_dict file (torch or safetensors) into ``module``; its sha256."""
-    kind, state, digest = load_torch_file(weights, trust_pickle, "--weights")
+def _load_weights(
+    module: nn.Module, weights: Path, trust_pickle: bool, where: str, option: str = "--weights",
+    key: str = "generator",
+) -> str:  # fmt: skip
+    """Load a state_dict file (torch or safetensors) into ``module``; its sha256. A checkpoint
+    holding several state_dicts gives the one under ``key``."""
+    kind, state, digest = load_torch_file(weights, trust_pickle, option)
     if kind not in ("torch", "safetensors"):
         name = "a TorchScript module" if kind == "torchscript" else "a torch.export program"
         raise LoaderError(
-            f"--weights {weights} is {name}; expected a state_dict (torch.save or "
+            f"{option} {weights} is {name}; expected a state_dict (torch.save or "
             "safetensors). Pass the module itself as the spec instead."
         )
-    if isinstance(state, dict) and isinstance(state.get("generator"), dict):
-        state = state["generator"]
+    if isinstance(state, dict) and isinstance(state.get(key), dict):
+        state = state[key]
     elif isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     try:
@@ -343,7 +347,7 @@ def _load_weights(module: nn.Module, weights: Path, trust_pickle: bool, where: s
             if "size mismatch" in text
             else ""
         )
-        raise LoaderError(f"--weights {weights} does not fit {where}: {text}{hint}") from None
+        raise LoaderError(f"{option} {weights} does not fit {where}: {text}{hint}") from None
     return digest
 
 
@@ -438,3 +442,38 @@ def from_entry_point(
             disc.to(device).eval(), None, None, device=device, name=f"of {where}", timeout=timeout
         )
     return gen
+
+
+def discriminator_from_entry_point(
+    left: str, attr: str, device: torch.device, weights: Path | None, trust_pickle: bool,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> tuple[Discriminator, dict[str, dict[str, str]]]:  # fmt: skip
+    """The discriminator ``left:attr`` (resolved as a generator's entry point is: an instance,
+    a class constructed once, a factory, ``Class.method``, a callable), ``weights``
+    (``--d-weights``) loaded into its module; and the files involved, path and sha256."""
+    where = f"{left}:{attr}"
+    module: Any = _import(left, timeout)
+    obj, made, _ = _walk(module, attr, left, where, timeout, None)
+    target = resolve_object(obj, where, timeout, None)
+    bound = getattr(target, "__self__", None)
+    owner = made if made is not None else target if isinstance(target, nn.Module) else None
+    if owner is None and isinstance(bound, nn.Module):
+        owner = bound
+    files = {}
+    source = _source_file(left, module)
+    if source is not None:
+        files["discriminator"] = {"path": str(source), "sha256": file_sha256(source)}
+    if weights is not None:
+        if owner is None:
+            raise LoaderError(
+                f"--d-weights needs --discriminator {where} to give an nn.Module or a method of "
+                f"one; it gave a {type(target).__name__}."
+            )
+        digest = _load_weights(owner, Path(weights), trust_pickle, where, "--d-weights",
+                               key="discriminator")  # fmt: skip
+        files["d_weights"] = {"path": str(weights), "sha256": digest}
+    if owner is not None:
+        owner.to(device).eval()
+    d = Discriminator(target, None, None, device=device, name=f"--discriminator {where}",
+                      timeout=timeout)  # fmt: skip
+    return d, files

@@ -159,7 +159,7 @@ def _load_strict(model: nn.Module, state: dict, what: str) -> None:
 
 def _module_fn(module: nn.Module, device: torch.device):
     module = module.to(device).eval()
-    return lambda z: module(z)
+    return lambda *inputs: module(*inputs)
 
 
 def from_torch_object(obj: Any, path: Path, device: torch.device) -> Generator:
@@ -275,7 +275,8 @@ def from_torchscript(module: Any, path: Path, device: torch.device) -> Generator
         latent = int(first.shape[1]) if first is not None else None
         source = "its first 2-D weight" if first is not None else None
     gen = Generator(
-        "torchscript", str(path), fn=lambda z: module(z), latent_dim=latent, device=device,
+        "torchscript", str(path), fn=lambda *inputs: module(*inputs), latent_dim=latent,
+        device=device,
         latent_shape=shape, latent_source=source, latent_fixed=shape is not None and len(shape) > 1,
     )  # fmt: skip
     d = getattr(module, "discriminator", None)
@@ -291,10 +292,18 @@ def from_export(program: Any, path: Path, device: torch.device) -> Generator:
         for n in program.graph.nodes
         if n.op == "placeholder" and n.name in program.graph_signature.user_inputs
     ]
-    if len(shapes) != 1 or len(shapes[0]) < 2 or not all(isinstance(s, int) for s in shapes[0][1:]):
+    shown = [tuple(s if isinstance(s, int) else "n" for s in shape) for shape in shapes]
+    if (
+        len(shapes) not in (1, 2)
+        or len(shapes[0]) < 2
+        or not all(isinstance(s, int) for s in shapes[0][1:])
+        or len(shapes) == 2 and not 1 <= len(shapes[1]) <= 2
+    ):
         raise LoaderError(
-            f"The torch.export program {path} takes inputs {shapes}; expected one "
-            "latent batch of shape (n, latent_dim) or (n, *latent_shape), e.g. (n, 100, 1, 1)."
+            f"The torch.export program {path} takes inputs {shown}; expected one latent batch "
+            "of shape (n, latent_dim) or (n, *latent_shape), e.g. (n, 100, 1, 1), and for a "
+            "conditional generator a second input of labels, (n,) class indices or (n, K) "
+            "one-hot rows."
         )
     batch, *latent = shapes[0]
     fixed = int(batch) if isinstance(batch, int) else None
@@ -308,6 +317,10 @@ def from_export(program: Any, path: Path, device: torch.device) -> Generator:
         latent_source="the program's input signature",
         latent_fixed=True,
     )
+    if len(shapes) == 2:  # G(z, y): the label input's form is in the signature
+        label = shapes[1]
+        gen.info["label_signature"] = ("index", None) if len(label) == 1 else (
+            "onehot", label[1] if isinstance(label[1], int) else None)  # fmt: skip
     if fixed is not None:
         logger.info("%s was exported for batches of %d; calling it in such batches", path, fixed)
     return gen
@@ -316,16 +329,16 @@ def from_export(program: Any, path: Path, device: torch.device) -> Generator:
 def _fixed_batch(module, batch: int | None):
     """Call a program exported with a static batch size on any number of latents (padding)."""
     if batch is None:
-        return lambda z: module(z)
+        return lambda *inputs: module(*inputs)
 
-    def call(z: torch.Tensor) -> torch.Tensor:
+    def call(z: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
         outs = []
         for i in range(0, len(z), batch):
-            zb = z[i : i + batch]
-            pad = batch - len(zb)
+            parts = [x[i : i + batch] for x in (z, *rest)]
+            pad = batch - len(parts[0])
             if pad:
-                zb = torch.cat([zb, zb.new_zeros(pad, *zb.shape[1:])])
-            outs.append(module(zb)[: batch - pad])
+                parts = [torch.cat([x, x.new_zeros(pad, *x.shape[1:])]) for x in parts]
+            outs.append(module(*parts)[: batch - pad])
         return torch.cat(outs)
 
     return call

@@ -18,6 +18,7 @@ import torch
 from ganalyze.errors import InputError
 from ganalyze.generators.base import DEFAULT_TIMEOUT, parse_range
 from ganalyze.generators.images import ACCEPTED_SIZES, image_dims, parse_resize
+from ganalyze.generators.labels import check_label_options
 from ganalyze.generators.latents import parse_shape
 
 PRIORS = ("normal", "uniform")
@@ -31,7 +32,12 @@ class LoadOptions:
     Parameters
     ----------
     discriminator
-        A file with D: a reference-architecture state_dict, TorchScript or torch.export.
+        D, in any form a generator spec takes: a reference-MLP state_dict (torch.save or
+        .safetensors) or a ``ganalyze train`` checkpoint, TorchScript, torch.export, or a Python
+        entry point ``file.py:Class`` / ``file.py:Class.method`` / ``package.module:name``.
+    d_weights
+        A state_dict file (torch.save or .safetensors) loaded into an entry-point
+        discriminator's module.
     weights
         A state_dict file loaded into an entry point's module (``weights_only=True``).
     latent_dim
@@ -66,6 +72,15 @@ class LoadOptions:
         ``file.py:Class.method``): a JSON object (text, e.g. '{"latent_dim": 20}') or a mapping,
         of plain values (strings, numbers, booleans, null, lists and objects of them). None: the
         class is constructed without arguments.
+    num_classes
+        Number of classes of a conditional generator G(z, y) (10 for MNIST's digits); None: G
+        takes z alone. A conditional discriminator D(x, y) is fed labels of as many classes.
+    label_input
+        How G takes its label: "index" (n,) int64 or "onehot" (n, K) float32; None or "auto":
+        index, else one-hot, whichever works on the probe batch.
+    labels
+        How conditioning labels are drawn (seeded): "uniform" (each class 1/K) or "train"
+        (MNIST train's digit shares).
     """
 
     discriminator: str | Path | None = None
@@ -82,9 +97,23 @@ class LoadOptions:
     latent_shape: tuple[int, ...] | str | None = None
     d_input_shape: tuple[int, ...] | str | None = None
     init_kwargs: Mapping[str, Any] | str | None = field(default=None, hash=False)
+    num_classes: int | None = None
+    label_input: str | None = None
+    labels: str = "uniform"
+    d_weights: str | Path | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalised values are written once, here
+        num_classes, label_input, labels = check_label_options(
+            self.num_classes, self.label_input, self.labels
+        )
+        set_(self, "label_input", label_input)
+        set_(self, "labels", labels)
+        if self.d_weights is not None and self.discriminator is None:
+            raise InputError(
+                f"--d-weights {self.d_weights} is loaded into a discriminator given as an entry "
+                "point; pass --discriminator file.py:Class (or file.py:Class.method) with it."
+            )
         set_(self, "init_kwargs", parse_init_kwargs(self.init_kwargs))
         set_(self, "resize", parse_resize(self.resize))
         set_(self, "latent_shape", parse_shape(self.latent_shape, "--latent-shape", "100,1,1"))
