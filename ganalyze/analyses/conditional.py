@@ -220,7 +220,8 @@ class Conditional(Analysis):
 
 def _metric(name: str, value: float, description: str, row) -> Metric:
     counts = {} if row is None else {"n_fake": int(row["n_fake"]), "n_real": int(row["n_real"])}
-    return Metric(name=name, value=float(value), description=description, higher_is_better=True,
+    better = None if "baseline" in name or "vendi" in name else True  # Vendi: the baseline
+    return Metric(name=name, value=float(value), description=description, higher_is_better=better,
                   feature_space="mnist_cnn", **counts)  # fmt: skip
 
 

@@ -245,7 +245,7 @@ def canonical_shape(x: torch.Tensor, what: str = "Generator output") -> torch.Te
 def to_unit_range(x: torch.Tensor, rng: str, what: str = "Generator output") -> torch.Tensor:
     """Map native values to [0, 1] float32; NaN/Inf is an error, out-of-range values are clipped
     with a warning that counts them."""
-    x = x.detach().to(torch.float32)
+    x = x.detach().to(torch.float32).contiguous()  # an expanded view cannot be clipped in place
     bad = int((~torch.isfinite(x)).sum())
     if bad:
         raise InputError(
