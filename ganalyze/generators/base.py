@@ -74,7 +74,8 @@ DEFAULT_TIMEOUT = 600.0
 _MAX_MESSAGE = 2000
 _NO_LIMIT = 1e8  # seconds (3 years); setitimer overflows near 1e11
 # how torch rejects a shape (TorchScript raises torch.jit.Error, an Exception, for them all)
-_SHAPE_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, torch.jit.Error)
+# (a torch.export program's input guards raise AssertionError)
+_SHAPE_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, AssertionError, torch.jit.Error)
 
 
 class _Timeout(BaseException):
@@ -372,7 +373,7 @@ class Discriminator:
         labels = self.labels_for(images, labels)
 
         def explain(exc: BaseException, desc: str) -> str:
-            if isinstance(exc, RuntimeError | ValueError | TypeError | IndexError):
+            if isinstance(exc, _SHAPE_ERRORS):
                 return (
                     f"{who} rejected {form}: {desc}. Give the D that belongs to this generator, "
                     "or set the shape it takes with --d-input-shape (e.g. 1,64,64; its range "
