@@ -17,6 +17,7 @@ import pytest
 
 from ganalyze.data import MNIST_FILES, resolve_data_dir
 
+pytest_plugins = ["memory_plugin"]  # peak memory per test (GANALYZE_MEMORY_REPORT=1)
 MNIST_FIXTURES = {"mnist_dir"}  # every fixture that reads real MNIST depends on this one
 
 
