@@ -103,9 +103,8 @@ def copies(report) -> Verdict:
         return Verdict("copies", q, "Yes", "bad", f"{text}, against {held_out:g} for new digits "
                        "(MNIST test).", sections)  # fmt: skip
     if degenerate(report):
-        return Verdict("copies", q, "Not meaningful", "na", f"{_not_digits(report)}, so they "
-                       f"copy no training digit, but they are no digits either ({text}).",
-                       sections)  # fmt: skip
+        return Verdict("copies", q, "Not meaningful", "na", f"{_not_digits(report)}: copying "
+                       f"is moot when the samples are no digits ({text}).", sections)  # fmt: skip
     text = f"{text}, against {held_out:g} for new digits (MNIST test)."
     return Verdict("copies", q, "No", "ok", f"{text} {_raw_versus_adjusted(report, held_out)}"
                    .strip(), sections)  # fmt: skip
@@ -241,9 +240,9 @@ def smooth(report) -> Verdict:
     blank = [m.name for m in found if not _finite(m)]
     if degenerate(report) or blank:
         why = _not_digits(report) if degenerate(report) else "see the notes of its sections"
-        missing = f"{', '.join(blank)} not meaningful ({why})" if blank else why
-        return Verdict("smooth", q, "Not meaningful", "na",
-                       f"Label-based walk metrics: {missing}." + (f" {text}." if text else ""),
+        missing = f"{', '.join(blank)} reported as NaN ({why})" if blank else why
+        return Verdict("smooth", q, "Not meaningful", "na", "The digit labels along the walks "
+                       f"mean nothing here: {missing}." + (f" {text}." if text else ""),
                        sections)  # fmt: skip
     if _flags(report, "interpolation"):
         return Verdict("smooth", q, "No", "bad", f"{text}. Walks change digits or leave the "
