@@ -217,3 +217,16 @@ def test_a_failed_report_leaves_no_folder(tmp_path, monkeypatch) -> None:
     result = CliRunner().invoke(main, ["report", "nope.pt", "-o", str(out), "--quiet"])
     assert result.exit_code == 1 and "Error:" in result.output, result.output
     assert not (tmp_path / "new").exists() and not (tmp_path / "reports").exists()
+
+
+def test_pdf_figures_embed_truetype_fonts_not_type3(tmp_path) -> None:
+    fig = Figure(figsize=(2, 2))
+    ax = fig.subplots()
+    ax.plot([0, 1], [1, 0], label="a line")
+    ax.set(title="Title", xlabel="x", ylabel="y")
+    ax.legend()
+    res = AnalysisResult("modes", "Modes", "digits", figures={"line": fig})
+    out = Report(_report().meta, [res]).save(tmp_path / "r").parent
+    pdf = (out / "figures" / "modes_line.pdf").read_bytes()
+    assert b"/Type3" not in pdf
+    assert b"/TrueType" in pdf or b"/CIDFontType2" in pdf

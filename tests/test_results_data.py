@@ -164,3 +164,70 @@ def test_results_keep_figure_specs_and_only_the_shown_data(smoke, synthetic_refe
         # drawn on demand, from the result alone
         fig = r.draw(next(iter(r.figures)))
         assert isinstance(fig, Figure) and fig.axes
+
+
+def test_legends_cover_no_data(smoke) -> None:  # noqa: F811
+    """Every legend of every figure, as the report draws it, lies clear of the plotted points
+    and bars of its axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from ganalyze.report.html import draw
+
+    report, _ = smoke
+    checked = 0
+    for r in report.results:
+        for name in r.figures:
+            fig = draw(r, name)
+            FigureCanvasAgg(fig).draw()
+            renderer = fig.canvas.get_renderer()
+            for ax in fig.axes:
+                legend = ax.get_legend()
+                if legend is None:
+                    continue
+                box = legend.get_window_extent(renderer)
+                for line in ax.get_lines():
+                    x, y = line.get_transform().transform(line.get_xydata()).T
+                    inside = (box.x0 < x) & (x < box.x1) & (box.y0 < y) & (y < box.y1)
+                    assert not inside.any(), (r.name, name, line.get_label())
+                for patch in ax.patches:
+                    assert not box.overlaps(patch.get_window_extent(renderer)), (r.name, name)
+                checked += 1
+    assert checked >= 5
+
+
+def test_the_html_reads_top_down_with_one_format_per_metric(smoke) -> None:  # noqa: F811
+    import re
+
+    report, folder = smoke
+    html = (folder / "index.html").read_text(encoding="utf-8")
+    order = [html.index(f'id="{a}"') for a in ("verdicts", "findings", "contents", "audited")]
+    sections = [html.index(f'id="{r.name}"') for r in report.results]
+    assert order == sorted(order) and order[-1] < min(sections)
+    assert max(sections) < html.index('id="all-metrics"') < html.index("<details>")
+    for anchor in re.findall(r'<nav class="toc".*?</nav>', html, re.S)[0].split('href="#')[1:]:
+        assert f'id="{anchor.split(chr(34))[0]}"' in html
+    cells = re.findall(r'<td class="num">([^<]*)</td><td class="num ci">([^<]*)</td>', html)
+    assert len(cells) >= sum(len(r.metrics) for r in report.results)
+    for value, interval in cells:
+        assert "e-" not in value + interval
+        if interval:
+            low, high = interval.split(" – ")
+            places = {len(v.split(".")[1]) if "." in v else 0 for v in (value, low, high)}
+            assert len(places) == 1, (value, interval)
+    assert html.count("<figcaption>") == sum(len(r.figures) for r in report.results)
+    assert all(len(c) > 30 for c in re.findall(r"<figcaption>([^<]*)<code>", html))
+
+
+def test_interpolation_frame_labels_are_legible() -> None:
+    from ganalyze.analyses._interpolation_plots import _rows
+
+    ax = Figure(figsize=(8, 2)).subplots()
+    labels = np.array([[1, 7, 10], [3, 3, 10]])
+    _rows(ax, np.zeros((2, 3, 28, 28)), labels)
+    texts = ax.texts
+    assert [t.get_text() for t in texts] == ["1", "7", "?", "3", "3", "?"]
+    assert min(t.get_fontsize() for t in texts) >= 8
+    image = ax.images[0].get_array()
+    for t in texts:  # each label sits on white, above its frame, not over the digit
+        x, y = (round(v) for v in t.get_position())
+        assert image[y, x] == 0

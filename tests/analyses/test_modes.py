@@ -92,3 +92,53 @@ def test_ood_rule_is_strict_and_uses_either_space() -> None:
     )
     assert masks["ood"].tolist() == [False, True, True]
     assert masks["low_confidence"].tolist() == [False, False, False]  # 0.5 is not below 0.5
+
+
+def _shares_result(shares, train, n=1000):
+    from ganalyze.analyses.base import AnalysisResult, Metric
+    from ganalyze.stats import wilson_interval
+
+    res = AnalysisResult("modes", "Digit modes", "digits")
+    for c, (s, t) in enumerate(zip(shares, train, strict=True)):
+        lo, hi = wilson_interval(round(s * n), n)
+        res.metrics.append(Metric(f"share_{c}", s, "", target=t, ci_low=lo, ci_high=hi))
+    res.metrics.append(Metric("unrecognizable_rate", 1 - sum(shares), "", False))
+    return res
+
+
+def test_over_production_is_flagged_above_twice_the_training_share() -> None:
+    from ganalyze.analyses.modes import Modes
+
+    train = np.full(10, 0.1)
+    for share_1, flagged in ((0.29, True), (0.19, False), (0.21, False)):  # 0.21: CI holds 0.2
+        shares = np.full(10, (1 - share_1) / 9)
+        shares[1] = share_1
+        res = _shares_result(shares, train)
+        stats = {"covered": shares >= 0.025, "modes_covered": 10}
+        Modes._flags(res, stats, train)
+        over = [f for f in res.flags if "over-produced" in f.message]
+        assert bool(over) == flagged, share_1
+        if flagged:
+            assert over[0].metrics == ["share_1"]
+            assert "share_1 = 0.290 (95% CI 0.263 – 0.319)" in over[0].message
+            assert "2.9x its training share 0.100" in over[0].message
+
+
+def test_digit_grid_says_so_when_nothing_is_recognizable() -> None:
+    import pandas as pd
+
+    from ganalyze.analyses.base import AnalysisResult
+    from ganalyze.analyses.modes import plot_digit_grid
+
+    res = AnalysisResult("modes", "Digit modes", "digits")
+    res.tables["samples"] = pd.DataFrame({"sample": range(50)})
+    res.arrays["by_digit"] = [np.zeros((0, 28, 28))] * 10
+    fig = plot_digit_grid(res)
+    assert len(fig.axes) == 1
+    assert "No recognizable digit among the 50 samples" in fig.axes[0].texts[0].get_text()
+    # some digits: ten rows, an empty one says which digit is missing, on white
+    res.arrays["by_digit"] = [np.ones((3, 28, 28))] * 3 + [np.zeros((0, 28, 28))] * 7
+    fig = plot_digit_grid(res)
+    assert len(fig.axes) == 10
+    assert fig.axes[3].texts[0].get_text() == "no recognizable 3"
+    assert fig.axes[3].images[0].get_array().max() == 0  # white, not a black bar
