@@ -18,6 +18,7 @@ import pandas as pd
 from ganalyze.comparison.result import Comparison
 from ganalyze.report.html import fmt
 from ganalyze.report.latex import HEADLINE
+from ganalyze.report.numbers import decimals, number
 
 # HEADLINE (analysis, metric, feature_space): the metrics of the summary table, the figures and
 # metrics.tex; one list for reports and comparisons.
@@ -128,11 +129,19 @@ def _finite(*values: float) -> bool:
     return all(v is not None and math.isfinite(v) for v in values)
 
 
+def column_decimals(column: Column) -> int:
+    """One format for a column: the most decimals any of its values needs (the report's rule,
+    :func:`ganalyze.report.numbers.decimals`)."""
+    return max((decimals(column.metric, *v) for v in column.values.values() if _finite(v[0])),
+               default=0)  # fmt: skip
+
+
 def summary_rows(comparison: Comparison) -> list[dict[str, Any]]:
     """One row per entry, in order (by step in a trajectory).
 
     Each row: label, step, link (``runs/<its folder>/index.html``; None without a report), cells
-    (one per :func:`headline_columns` column: value, ci_low, ci_high, has_ci, best), failure
+    (one per :func:`headline_columns` column: value, ci_low, ci_high, has_ci, best, and text and
+    ci_text, written with one format per column), failure
     (the audit's error message, or None) and notes ("dscores skipped: no discriminator").
     ``best`` marks the best value of a column: the highest or lowest by the metric's direction,
     else the closest to its target; ties are all marked, and a metric with neither has none.
@@ -140,6 +149,7 @@ def summary_rows(comparison: Comparison) -> list[dict[str, Any]]:
     labels = ordered_labels(comparison)
     columns = headline_columns(comparison)
     best = {c.key: set(c.best(labels)) for c in columns}
+    places = {c.key: column_decimals(c) for c in columns}
     steps = comparison.steps
     rows = []
     for label in labels:
@@ -147,8 +157,11 @@ def summary_rows(comparison: Comparison) -> list[dict[str, Any]]:
         cells = []
         for c in columns:
             value, low, high = c.values.get(label, (math.nan,) * 3)
+            p = places[c.key]
             cells.append({"value": value, "ci_low": low, "ci_high": high,
-                          "has_ci": _finite(low, high), "best": label in best[c.key]})  # fmt: skip
+                          "has_ci": _finite(low, high), "best": label in best[c.key],
+                          "text": number(value, p),
+                          "ci_text": f"{number(low, p)} – {number(high, p)}"})  # fmt: skip
         notes = [f"{name} skipped: {reason}" for name, reason in report.skipped] if report else []
         rows.append({"label": label, "step": steps.get(label), "cells": cells,
                      "link": run_link(comparison, label) if report is not None else None,

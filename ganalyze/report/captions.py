@@ -55,6 +55,10 @@ CAPTIONS = {
     "attacker can pick out training members from the generated samples.",
     "privacy_exposed_members": "The members the attack is surest about, over their nearest "
     "generated sample: near-identical pairs are leaked training digits.",
+    "conditional_confusion": "A bright diagonal: the label sets the digit. Mass off the diagonal "
+    "or in the ? column: labels the generator ignores or draws as no digit.",
+    "conditional_class_grid": "Each row should show its label's digit; each column keeps one "
+    "latent, so style should stay constant down a column.",
     "training_curves": "D(train) pulling away from D(test): D memorizes. D(G(z)) near 0: G "
     "fails to fool D. Losses should stay bounded.",
     "training_sample_grids": "The same latents through training: digits should sharpen and stay "
