@@ -226,10 +226,17 @@ class Context:
         # identical frames (a generator that stands still) are classified and searched once
         flat, inverse = np.unique(flat, axis=0, return_inverse=True)
         probs, feats = classify(torch.from_numpy(flat).reshape(-1, 1, 28, 28))
-        kth = {s: self.train_index(s).search(x, K_OOD).kth
-               for s, x in (("pixel", flat), ("mnist_cnn", feats))}  # fmt: skip
+        # the rule of ganalyze.ood, its tests cheapest first: a frame that is unrecognizable
+        # by its confidence needs no search, one beyond the mnist_cnn threshold no pixel search
+        out = probs.max(1) < ood.MIN_CONFIDENCE
+        for space, x in (("mnist_cnn", feats), ("pixel", flat)):
+            rows = np.flatnonzero(~out)
+            if len(rows):
+                kth = self.train_index(space).search(x[rows], K_OOD).kth
+                out[rows] = kth > self.ood_thresholds[space]
+        labels = np.where(out, ood.UNRECOGNIZABLE, probs.argmax(1))
         inverse = inverse.ravel()
-        return self._labels(probs, kth)[inverse], feats[inverse]
+        return labels[inverse], feats[inverse]
 
     def labels_of(self, images: torch.Tensor) -> np.ndarray:
         """Digit labels of canonical images, 10 for an unrecognizable one."""

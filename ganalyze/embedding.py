@@ -22,6 +22,10 @@ import torch
 
 SMOOTH_K_TOLERANCE = 1e-5
 MIN_K_DIST_SCALE = 1e-3
+N_NEIGHBORS, N_EPOCHS = 15, 200  # the layouts ganalyze draws: umap-learn's defaults (n > 10,000)
+TRANSFORM_EPOCHS = N_EPOCHS // 3  # umap-learn's transform: a third of the fit's epochs
+MAP_SEED = 0  # the fixed MNIST map: one seed for every audit
+MAP_VERSION = "1"  # part of the cached map's name: a change of the algorithm refits it
 
 
 @lru_cache(maxsize=8)
@@ -35,14 +39,19 @@ def find_ab_params(spread: float = 1.0, min_dist: float = 0.1) -> tuple[float, f
     return float(a), float(b)
 
 
-def fuzzy_graph(*, knn_indices: np.ndarray, knn_dists: np.ndarray) -> sp.coo_matrix:
-    """The symmetrised fuzzy simplicial set of a k-NN graph whose first column is each point
-    itself (local connectivity 1, set_op_mix_ratio 1)."""
-    n, k = knn_indices.shape
-    d = knn_dists.astype(np.float64)
-    nonzero = np.where(d > 0, d, np.inf)
-    rho = np.min(nonzero, axis=1)
-    rho[~np.isfinite(rho)] = 0.0
+def memberships(knn_dists: np.ndarray, local_connectivity: int = 1) -> np.ndarray:
+    """Each point's fuzzy membership to its k neighbours, exp(-(d - rho) / sigma), as
+    umap-learn's ``smooth_knn_dist`` and ``compute_membership_strengths`` give them: rho the
+    nearest non-zero distance (``local_connectivity`` 1) or 0 (0, for new points placed on a
+    fitted map), sigma found by binary search so that the memberships of columns 1 to k - 1
+    sum to log2(k) (umap-learn skips the first column, the point itself in a fit)."""
+    d = np.asarray(knn_dists, np.float64)
+    n, k = d.shape
+    if local_connectivity:
+        rho = np.min(np.where(d > 0, d, np.inf), axis=1)
+        rho[~np.isfinite(rho)] = 0.0
+    else:
+        rho = np.zeros(n)
     target = np.log2(k)
     lo, hi, mid = np.zeros(n), np.full(n, np.inf), np.ones(n)
     gap = np.maximum(d[:, 1:] - rho[:, None], 0.0)
@@ -58,6 +67,14 @@ def fuzzy_graph(*, knn_indices: np.ndarray, knn_dists: np.ndarray) -> sp.coo_mat
     sigma = np.maximum(mid, floor)
     vals = np.exp(-np.maximum(d - rho[:, None], 0.0) / sigma[:, None])
     vals[(d - rho[:, None] <= 0) | (sigma[:, None] == 0)] = 1.0
+    return vals
+
+
+def fuzzy_graph(*, knn_indices: np.ndarray, knn_dists: np.ndarray) -> sp.coo_matrix:
+    """The symmetrised fuzzy simplicial set of a k-NN graph whose first column is each point
+    itself (local connectivity 1, set_op_mix_ratio 1)."""
+    n, k = knn_indices.shape
+    vals = memberships(knn_dists, local_connectivity=1)
     vals[knn_indices == np.arange(n)[:, None]] = 0.0
     rows = np.repeat(np.arange(n), k)
     p = sp.coo_matrix((vals.ravel(), (rows, knn_indices.ravel())), shape=(n, n)).tocsr()
@@ -168,6 +185,138 @@ def umap_embedding(
     return torch.stack([yx, yy], 1).numpy()
 
 
+def umap_transform(
+    *,
+    knn_indices: np.ndarray,
+    knn_dists: np.ndarray,
+    reference_embedding: np.ndarray,
+    n_epochs: int = TRANSFORM_EPOCHS,
+    seed: int = 0,
+    min_dist: float = 0.1,
+    spread: float = 1.0,
+    negative_sample_rate: int = 5,
+) -> np.ndarray:
+    """New points placed on a fitted 2-D layout, as umap-learn's ``UMAP.transform`` does.
+
+    Parameters
+    ----------
+    knn_indices, knn_dists
+        (n, k) the new points' nearest reference points (the fitted ones), nearest first.
+    reference_embedding
+        (m, 2) the fitted layout; it does not move.
+    n_epochs
+        Optimisation epochs (umap-learn's transform takes a third of the fit's: 66 of 200).
+    seed, min_dist, spread, negative_sample_rate
+        As :func:`umap_embedding`.
+
+    Returns
+    -------
+    np.ndarray
+        (n, 2) float32 coordinates of the new points.
+
+    Notes
+    -----
+    umap-learn 0.5 (``UMAP.transform``, ``init_graph_transform``, ``optimize_layout_euclidean``
+    with ``move_other=False``): memberships with local connectivity 0 (rho = 0); each point
+    starts at the membership-weighted mean of its neighbours' positions (at a neighbour's
+    position when it is at distance 0); edges below max / n_epochs are dropped; then SGD with
+    initial learning rate 1/4 in which only the new points move: attraction towards their
+    reference neighbours, repulsion from randomly drawn reference points. Each epoch applies
+    all its sampled edges at once, as :func:`umap_embedding` does.
+    """
+    idx = np.asarray(knn_indices, np.int64)
+    n, k = idx.shape
+    ref = np.asarray(reference_embedding, np.float32)
+    vals = memberships(knn_dists, local_connectivity=0)
+    init = np.einsum("nk,nkc->nc", vals, ref[idx].astype(np.float64)) / vals.sum(1)[:, None]
+    ones = vals == 1.0
+    if ones.any():  # a copy of a reference point sits on it (umap-learn: the lowest index)
+        rows = np.flatnonzero(ones.any(1))
+        first = np.where(ones[rows], idx[rows], np.iinfo(np.int64).max).min(1)
+        init[rows] = ref[first]
+    w = vals.ravel()
+    keep = w >= w.max() / n_epochs
+    head = torch.from_numpy(np.repeat(np.arange(n), k)[keep])
+    tail = torch.from_numpy(idx.ravel()[keep])
+    eps_t = torch.from_numpy(w.max() / w[keep])  # epochs per sample
+    a, b = find_ab_params(spread, min_dist)
+    yx = torch.from_numpy(init[:, 0].astype(np.float32))
+    yy = torch.from_numpy(init[:, 1].astype(np.float32))
+    rx, ry = torch.from_numpy(ref[:, 0].copy()), torch.from_numpy(ref[:, 1].copy())
+    next_sample = eps_t.clone()
+    eps_neg = eps_t / negative_sample_rate
+    next_neg = eps_neg.clone()
+    gen = torch.Generator().manual_seed(seed)
+    pool = torch.randint(0, len(ref), (max(1 << 20, 2 * negative_sample_rate * len(eps_t)),),
+                         generator=gen)  # fmt: skip
+    for epoch in range(n_epochs):
+        alpha = 0.25 * (1.0 - epoch / n_epochs)
+        due = torch.nonzero(next_sample <= epoch).flatten()
+        h, t = head.index_select(0, due), tail.index_select(0, due)
+        dx, dy, d2 = _cross_differences(yx, yy, h, rx, ry, t)
+        pb = _pow(d2, b)
+        coeff = (pb * a).add_(1).mul_(d2).reciprocal_().mul_(pb).mul_(-2 * a * b * alpha)
+        coeff.nan_to_num_(0.0)
+        yx.scatter_add_(0, h, _clipped(dx, coeff, alpha))
+        yy.scatter_add_(0, h, _clipped(dy, coeff, alpha))
+        next_sample.index_add_(0, due, eps_t.index_select(0, due))
+        lag = (epoch - next_neg.index_select(0, due)) / eps_neg.index_select(0, due)
+        n_neg = lag.floor_().clamp_(min=0).to(torch.int64)
+        next_neg.index_add_(0, due, n_neg * eps_neg.index_select(0, due))
+        src = torch.repeat_interleave(h, n_neg)
+        start = int(torch.randint(0, len(pool) - len(src) + 1, (1,), generator=gen))
+        dx, dy, d2 = _cross_differences(yx, yy, src, rx, ry, pool[start : start + len(src)])
+        coeff = _pow(d2, b).mul_(a).add_(1).mul_(d2 + 0.001).reciprocal_().mul_(2 * b * alpha)
+        coeff.masked_fill_(d2 <= 0, 0.0)
+        yx.scatter_add_(0, src, _clipped(dx, coeff, alpha))
+        yy.scatter_add_(0, src, _clipped(dy, coeff, alpha))
+    return torch.stack([yx, yy], 1).numpy()
+
+
+def umap_layout(points: np.ndarray, *, seed: int, n_neighbors: int = N_NEIGHBORS,
+                n_epochs: int = N_EPOCHS) -> np.ndarray:  # fmt: skip
+    """2-D UMAP of ``points`` (rows) from their ``n_neighbors``-NN graph (FAISS flat, float32):
+    :func:`ganalyze.neighbors.graph_knn` then :func:`umap_embedding`."""
+    from ganalyze.neighbors import graph_knn
+
+    x = np.ascontiguousarray(points, np.float32).reshape(len(points), -1)
+    found = graph_knn(x, n_neighbors)
+    return umap_embedding(knn_indices=found.indices, knn_dists=found.distances,
+                          n_epochs=n_epochs, seed=seed)  # fmt: skip
+
+
+def place(
+    points: np.ndarray,
+    *,
+    reference: np.ndarray,
+    reference_embedding: np.ndarray,
+    seed: int,
+    n_neighbors: int = N_NEIGHBORS,
+    n_epochs: int = TRANSFORM_EPOCHS,
+) -> np.ndarray:
+    """``points`` placed on the fitted layout ``reference_embedding`` of ``reference`` (same
+    space): their ``n_neighbors`` nearest reference points (FAISS flat, float32) and
+    :func:`umap_transform`. (n, 2) float32."""
+    import faiss
+
+    x = np.ascontiguousarray(points, np.float32).reshape(len(points), -1)
+    base = np.ascontiguousarray(reference, np.float32).reshape(len(reference), -1)
+    index = faiss.IndexFlatL2(base.shape[1])
+    index.add(base)
+    d2, idx = index.search(x, n_neighbors)
+    return umap_transform(knn_indices=idx, knn_dists=np.sqrt(np.maximum(d2, 0)),
+                          reference_embedding=reference_embedding, n_epochs=n_epochs,
+                          seed=seed)  # fmt: skip
+
+
+def _cross_differences(yx, yy, i, rx, ry, j):
+    """Differences y_i - r_j between moving points and fixed reference points, and squared
+    distances."""
+    dx = yx.index_select(0, i) - rx.index_select(0, j)
+    dy = yy.index_select(0, i) - ry.index_select(0, j)
+    return dx, dy, dx * dx + dy * dy
+
+
 def _differences(yx, yy, i, j):
     """Coordinate differences y_i - y_j and squared distances."""
     dx = yx.index_select(0, i) - yx.index_select(0, j)
@@ -183,3 +332,29 @@ def _pow(d2: torch.Tensor, b: float) -> torch.Tensor:
 def _clipped(d: torch.Tensor, coeff: torch.Tensor, alpha: float) -> torch.Tensor:
     """umap-learn's step: the gradient clipped to [-4, 4], times the learning rate."""
     return (coeff * d).clamp_(-4 * alpha, 4 * alpha)
+
+
+def trustworthiness_of(
+    x: np.ndarray, emb: np.ndarray, queries: np.ndarray, *, k: int = N_NEIGHBORS
+) -> float:
+    """Trustworthiness (Venna and Kaski 2001) of the layout ``emb`` of points ``x``, over the
+    neighbourhoods of rows ``queries`` only (every point may be their neighbour):
+    1 - 2 / (q k (2n - 3k - 1)) sum over the queries i and their k nearest points j in the
+    layout that are not among their k nearest in ``x`` of (rank of j from i in ``x`` - k).
+    With every row as a query it is ``sklearn.manifold.trustworthiness``; with the placed
+    points as queries it measures how faithful their placement is."""
+    x = np.asarray(x, np.float64).reshape(len(x), -1)
+    e = np.asarray(emb, np.float64)
+    n, rows = len(x), np.asarray(queries, np.int64)
+    x_sq, e_sq = (x * x).sum(1), (e * e).sum(1)
+    total = 0.0
+    for part in np.array_split(rows, max(1, len(rows) // 256)):
+        d_e = e_sq[part, None] + e_sq[None, :] - 2 * e[part] @ e.T
+        d_e[np.arange(len(part)), part] = np.inf
+        near = np.argpartition(d_e, k, axis=1)[:, :k]  # the k nearest in the layout
+        d_x = x_sq[part, None] + x_sq[None, :] - 2 * x[part] @ x.T
+        d_x[np.arange(len(part)), part] = np.inf
+        picked = np.take_along_axis(d_x, near, 1)
+        rank = (d_x[:, None, :] < picked[:, :, None]).sum(2) + 1  # 1: the nearest other point
+        total += np.maximum(rank - k, 0).sum()
+    return float(1.0 - total * 2.0 / (len(rows) * k * (2.0 * n - 3.0 * k - 1.0)))

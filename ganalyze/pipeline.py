@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import platform
+import sys
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,7 @@ def audit(
     analyses: str | Iterable[str] | None = None,
     device: str = "cpu",
     data_dir: str | Path | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     train_indices=None,
     nn_index: str = "exact",
     params: Mapping[str, Mapping[str, Any]] | None = None,
@@ -99,6 +101,10 @@ def audit(
         a machine without a CUDA device is an error.
     data_dir
         MNIST root (default $GANALYZE_DATA, else ~/.cache/ganalyze/data).
+    progress
+        Progress bars (sampling, classifier passes, one bar over the analyses): True or False;
+        None (default) shows them when running interactively (stderr is a terminal, or a
+        Jupyter kernel) and stays silent otherwise (scripts, pipes, worker processes).
     train_indices
         The member set (MNIST-train indices the generator was trained on), an array or a
         .npy / text file of integers; default: the checkpoint's record, else all of MNIST train.
@@ -132,7 +138,10 @@ trust_pickle, timeout, num_classes, label_input, labels
         Metrics (tidy DataFrame), findings, figures and tables; ``.save(dir)`` writes them.
         An analysis whose statistics need more samples or members than it was given (a
         :class:`~ganalyze.stats.NotEnoughData`) is in ``skipped`` with the reason; the others
-        run.
+        run. ``meta["timings_s"]`` holds the seconds each step took: ``load`` (options,
+        loader, member set), ``sampling``, one entry per analysis that ran, and ``total``
+        (drawing figures and writing files come later, in ``save``); they are also logged
+        (``ganalyze report`` prints them unless ``--quiet``).
 
     Raises
     ------
@@ -140,6 +149,7 @@ trust_pickle, timeout, num_classes, label_input, labels
         Options out of range, an unavailable device, a bad member set, or an audit too large
         for the machine's memory.
     """
+    start = time.perf_counter()
     names = select_analyses(analyses)
     chosen = analysis_params(params, names, bootstrap=bootstrap, interp_digits=interp_digits)
     _check_int("n_samples", n_samples, 1, None, "Draw at least one sample (default 10,000).")
@@ -155,6 +165,7 @@ trust_pickle, timeout, num_classes, label_input, labels
     members = _read_indices(train_indices) if train_indices is not None else None
     default = DEFAULT_N_SAMPLES if gen.has_generator else gen.n_images  # no file is read here
     check_memory(n_samples or default, (gen.latent_dim or 0) if gen.has_generator else 0, names)
+    progress = interactive() if progress is None else bool(progress)
     ctx = Context(
         gen,
         n_samples=n_samples,
@@ -167,7 +178,10 @@ trust_pickle, timeout, num_classes, label_input, labels
     )
     available = ctx.available()
     report = Report(meta=_meta(ctx, names, chosen, options))
-    for name in names:
+    timings = {"load": time.perf_counter() - start}
+    with _timed(timings, "sampling"):
+        ctx.samples  # noqa: B018  (drawn once, here, so that no analysis's time includes it)
+    for name in _progress_bar(names, progress):
         analysis = REGISTRY[name]()
         analysis.params = chosen[name]
         missing = [(need, available[need]) for need in analysis.needs if available[need]]
@@ -176,7 +190,8 @@ trust_pickle, timeout, num_classes, label_input, labels
             continue
         logger.info("running analysis %s", name)
         try:
-            result = analysis.run(ctx)
+            with _timed(timings, name):
+                result = analysis.run(ctx)
         except NotEnoughData as exc:  # too few samples or members for this analysis's maths
             logger.warning("skipping %s: %s", name, exc)
             report.skipped.append((name, str(exc)))
@@ -185,7 +200,54 @@ trust_pickle, timeout, num_classes, label_input, labels
     report.meta.update(_facts(ctx))
     report.meta["latents_sha256"] = _digest(ctx.latents)
     report.preview = _preview(ctx.images)
+    timings["total"] = time.perf_counter() - start
+    report.meta["timings_s"] = timings
+    logger.info("audit: %s", ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
     return report
+
+
+class _timed:
+    """Adds the seconds its block took to ``timings[name]`` and logs them."""
+
+    def __init__(self, timings: dict[str, float], name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        seconds = time.perf_counter() - self.start
+        self.timings[self.name] = self.timings.get(self.name, 0.0) + seconds
+        if exc[0] is None:
+            logger.info("%s: %.1f s", self.name, seconds)
+
+
+def interactive() -> bool:
+    """Whether a person is watching: stderr is a terminal, or this is a Jupyter kernel."""
+    if "ipykernel" in sys.modules:
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+        if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+            return True
+    stream = sys.stderr
+    return bool(stream is not None and hasattr(stream, "isatty") and stream.isatty())
+
+
+def _progress_bar(names: list[str], progress: bool):
+    """The analyses in turn, under a progress bar that names the running one (when shown)."""
+    if not progress:
+        yield from names
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(names, desc="analyses", unit="analysis", leave=False) as bar:
+        for name in bar:
+            bar.set_postfix_str(name, refresh=True)
+            yield name
 
 
 def _digest(z: torch.Tensor | None) -> str | None:

@@ -184,6 +184,17 @@ class ReferenceData:
             memo[key] = Neighbors(found.distances, members[found.indices])
         return memo[key]
 
+    def test_map(self, space: str) -> np.ndarray:
+        """The fixed MNIST map: the 2-D UMAP layout (n_test, 2) of MNIST test in ``space``
+        (:func:`ganalyze.embedding.umap_layout`, seed :data:`~ganalyze.embedding.MAP_SEED`),
+        fitted once and cached; every audit places its samples on it."""
+        from ganalyze import embedding as em
+
+        name = (f"umap_test_{space}_k{em.N_NEIGHBORS}_e{em.N_EPOCHS}_s{em.MAP_SEED}"
+                f"_v{em.MAP_VERSION}")  # fmt: skip
+        return self.cached(name, lambda: em.umap_layout(self.space("test", space),
+                                                        seed=em.MAP_SEED))  # fmt: skip
+
     def test_to_train(self, space: str, k: int = K_OOD) -> Neighbors:
         """The k nearest MNIST-train images of every MNIST-test image in ``space``."""
         return self._neighbours("test", space, k)

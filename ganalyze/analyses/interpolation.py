@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ganalyze import ood
 from ganalyze.analyses import _interpolation_plots as plots
 from ganalyze.analyses.base import (
     Analysis,
@@ -40,6 +41,7 @@ SPACES = ("pixel", "mnist_cnn")
 PPL, JUMP_RATIO, PATH_EFFICIENCY = "ppl", "jump_ratio", "path_efficiency"  # one row per space
 LABEL_STATS = LABEL_CHANGES, EXCESS_LABEL_CHANGES, OFF_MANIFOLD_RATE = (
     "label_changes", "excess_label_changes", "off_manifold_rate")  # fmt: skip
+COUNTS = (LABEL_CHANGES, EXCESS_LABEL_CHANGES)  # NaN when most samples are unrecognizable
 N_STATIC_PATHS = "n_static_paths"
 D_PATH_MEAN, D_PATH_DIP = "d_path_mean", "d_path_dip"  # with a discriminator
 SLERP, BASELINE = "_slerp", "_baseline"
@@ -163,11 +165,21 @@ class Interpolation(Analysis):
         t = torch.linspace(0, 1, steps)
         add = metric_adder(res, n_fake=paths)
         d = ctx.discriminator
-        for sfx, interp in (("", lerp), (SLERP, slerp)):
-            z = interp(z0[:, None], z1[:, None], t[None, :, None]).reshape(-1, z0.shape[1])
-            images = ctx.generator.generate(z)
-            labels, feats = ctx.labels_and_features(images)
-            labels = labels.reshape(paths, steps)
+        walks = {sfx: ctx.generator.generate(interp(z0[:, None], z1[:, None], t[None, :, None])
+                                             .reshape(-1, z0.shape[1]))
+                 for sfx, interp in (("", lerp), (SLERP, slerp))}  # fmt: skip
+        # both walks labelled in one pass: their shared endpoints are classified once
+        both_labels, both_feats = ctx.labels_and_features(torch.cat(list(walks.values())))
+        rate = float(np.mean(ctx.sample_labels == ood.UNRECOGNIZABLE))
+        note = ood.not_meaningful(
+            rate, "label_changes and excess_label_changes (linear and slerp)"
+        )  # unrecognizable all along would count as no change
+        if note is not None:
+            res.notes.append(note)
+        for part, (sfx, interp) in enumerate((("", lerp), (SLERP, slerp))):
+            images = walks[sfx]
+            rows = slice(part * len(images), (part + 1) * len(images))
+            labels, feats = both_labels[rows].reshape(paths, steps), both_feats[rows]
             frames = {"pixel": images.reshape(paths, steps, -1).numpy(),
                       "mnist_cnn": feats.reshape(paths, steps, -1)}  # fmt: skip
             shown = images[:, 0].numpy().reshape(paths, steps, 28, 28), labels
@@ -194,6 +206,8 @@ class Interpolation(Analysis):
                     static = s[N_STATIC_PATHS]
             stats = label_path_stats(labels=labels)
             for name, value in stats.items():
+                if note is not None and name in COUNTS:
+                    value = float("nan")
                 add(f"{name}{sfx}", value, _LABEL_TEXT[name], higher_is_better=False)
             add(f"{N_STATIC_PATHS}{sfx}", static, "paths whose image never changes (left out of "
                 "jump_ratio and path_efficiency)", higher_is_better=False)  # fmt: skip

@@ -1,12 +1,14 @@
 """How G carves its unimodal prior into digit modes: UMAP views of images and latents.
 
-The image side embeds generated samples and MNIST test digits together (mnist_cnn space, then
-pixel space), with one latent interpolation path among the fitted points (a precomputed k-NN
-graph gives no transform() for new points). The latent side shows z by PCA and by UMAP,
-coloured by the digit G(z) becomes, and a slice G(a u + b v) through the prior. Every k-NN
-graph comes from the shared neighbours module (FAISS's flat float32 search,
-:func:`ganalyze.neighbors.graph_knn`); the layouts from
-:func:`ganalyze.embedding.umap_embedding` (umap-learn's algorithm, no numba compile).
+The image side places generated samples, and one latent interpolation path, on the fixed MNIST
+map: the UMAP layout of MNIST test in each space (mnist_cnn, then pixel), fitted once and kept
+in the reference cache (:meth:`ganalyze.reference.ReferenceData.test_map`), so that every
+report, and every step of a trajectory, draws its samples over the same map. Samples are
+placed as umap-learn's ``transform`` places new points (:func:`ganalyze.embedding.place`).
+The latent side shows z by PCA and by UMAP (a layout of their own,
+:func:`ganalyze.embedding.umap_layout`), coloured by the digit G(z) becomes, and a slice
+G(a u + b v) through the prior. The layouts are umap-learn's algorithm without numba's
+compile (:mod:`ganalyze.embedding`).
 """
 
 from __future__ import annotations
@@ -17,14 +19,12 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ganalyze import ood
 from ganalyze.analyses.base import Analysis, AnalysisResult, metric_adder, register
-from ganalyze.embedding import umap_embedding
-from ganalyze.neighbors import graph_knn
+from ganalyze.embedding import N_EPOCHS, N_NEIGHBORS, TRANSFORM_EPOCHS, place, umap_layout
 from ganalyze.reference import classify
 from ganalyze.stats import wilson_interval
 
-N_NEIGHBORS = 15
-N_EPOCHS = 200
 N_STABILITY = 2000
 STABILITY_RADIUS = 0.5  # times the prior's per-coordinate standard deviation
 SLICE_STEPS, SLICE_SPAN = 15, 2.5
@@ -61,10 +61,7 @@ def latent_label_stability(ctx, labels: np.ndarray) -> tuple[float, int]:
 
 def embed(points: np.ndarray, seed: int) -> np.ndarray:
     """2-D UMAP of ``points`` from their 15-NN graph (FAISS flat, float32)."""
-    x = np.ascontiguousarray(points, np.float32).reshape(len(points), -1)
-    found = graph_knn(x, N_NEIGHBORS)
-    return umap_embedding(knn_indices=found.indices, knn_dists=found.distances,
-                          n_epochs=N_EPOCHS, seed=seed)  # fmt: skip
+    return umap_layout(points, seed=seed)
 
 
 @register
@@ -85,16 +82,21 @@ class LatentMap(Analysis):
         fake_labels, test_labels = ctx.sample_labels, ctx.test_labels
         res.arrays.update(fake_labels=fake_labels, test_labels=test_labels)
         path = _path(ctx, fake_labels) if ctx.generator.has_generator else None
+        n = len(fake_labels)
         for space in SPACES:
-            parts = [ctx.space(space), ref.space("test", space)]
-            if path is not None:
-                parts.append(path[space])
-            res.arrays[f"umap_{space}"] = embed(np.concatenate(parts), ctx.seed)
-        res.arrays["n_fake"] = len(fake_labels)
+            fixed = ref.test_map(space)
+            new = [ctx.space(space)] + ([path[space]] if path is not None else [])
+            placed = place(np.concatenate(new), reference=ref.space("test", space),
+                           reference_embedding=fixed, seed=ctx.seed)  # fmt: skip
+            res.arrays[f"umap_{space}"] = np.concatenate([placed[:n], fixed, placed[n:]])
+        res.arrays["n_fake"] = n
         res.figures = {f"umap_{s}": partial(plot_image_map, space=s) for s in SPACES}
-        res.notes.append(f"UMAP: {N_NEIGHBORS}-NN graphs (FAISS flat, float32), {N_EPOCHS} "
-                         f"epochs, min_dist 0.1, seed {ctx.seed}; {len(fake_labels)} generated and "
-                         f"{len(test_labels)} MNIST test digits.")  # fmt: skip
+        res.notes.append(f"UMAP: the fixed MNIST map (the layout of the {len(test_labels)} MNIST "
+                         f"test digits, {N_NEIGHBORS}-NN graph, {N_EPOCHS} epochs, min_dist 0.1, "
+                         f"fitted once and shared by every report); the {n} generated samples "
+                         f"are placed on it as umap-learn's transform does (weighted mean of "
+                         f"their {N_NEIGHBORS} nearest test digits, then {TRANSFORM_EPOCHS} "
+                         f"epochs moving only them, seed {ctx.seed}).")  # fmt: skip
         if not ctx.generator.has_generator:
             res.notes.append("The latent views need a generator: a file of samples has none.")
             return res
@@ -115,8 +117,15 @@ class LatentMap(Analysis):
         res.arrays["slice"] = slice_images[:, 0].numpy()
         res.arrays["slice_labels"] = ctx.labels_of(slice_images)
         res.figures.update(latent=plot_latent, latent_slice=plot_slice)
-        value, m = latent_label_stability(ctx, fake_labels)
-        lo, hi = wilson_interval(round(value * m), m)
+        rate = float(np.mean(fake_labels == ood.UNRECOGNIZABLE))
+        note = ood.not_meaningful(rate, LATENT_LABEL_STABILITY)
+        if note is None:
+            value, m = latent_label_stability(ctx, fake_labels)
+            lo, hi = wilson_interval(round(value * m), m)
+        else:  # unrecognizable is a stable label: noise would look perfectly stable
+            res.notes.append(note)
+            value = lo = hi = float("nan")
+            m = min(len(fake_labels), N_STABILITY)
         add = metric_adder(res, n_fake=m)
         add(LATENT_LABEL_STABILITY, value, f"share of latents z whose perturbation z + r u (u a "
             f"random unit vector, r = {STABILITY_RADIUS} prior std) keeps the digit of G(z)",

@@ -112,3 +112,63 @@ def test_analysis_on_a_step_generator(reference) -> None:
     assert not res.flags
     figs = Interpolation().plot(res)
     assert {"strips", "steps", "extremes", "anchors"} <= set(figs)
+
+
+def _noise(z):  # a noise image that is a function of its latent
+    g = torch.Generator().manual_seed(int(z.abs().sum() * 1e3) % 2**31)
+    return torch.rand(len(z), 1, 28, 28, generator=g)
+
+
+def _run_planted(reference, fn, name):
+    gen = Generator(kind="planted", spec=name, fn=fn, latent_dim=64, output_range="0,1")
+    ctx = Context(gen, n_samples=300, seed=0, reference=reference, progress=False)
+    return ctx, Interpolation(Interpolation.Params(pairs=8, frames=16)).run(ctx)
+
+
+def test_label_changes_of_pure_noise_are_not_meaningful(reference) -> None:
+    """Noise is unrecognizable all along a walk: zero label changes would look perfect."""
+    ctx, res = _run_planted(reference, _noise, "noise")
+    assert (ctx.sample_labels == 10).mean() > 0.5
+    for name in ("label_changes", "excess_label_changes", "label_changes_slerp",
+                 "excess_label_changes_slerp"):  # fmt: skip
+        assert np.isnan(res.metric(name).value), name
+    assert res.metric("off_manifold_rate").value == 1.0  # still reported: every frame is off
+    assert not np.isnan(res.metric("label_changes_baseline").value)
+    assert sum("not meaningful" in note for note in res.notes) == 1
+
+
+def test_a_generator_of_real_digits_keeps_its_label_changes(reference) -> None:
+    test = reference.test_images
+
+    def real(z):  # real test digits, switching with the sign pattern of z's first coordinates
+        idx = ((z[:, :12] > 0).long() * (2 ** torch.arange(12))).sum(1) % len(test)
+        return test[idx]
+
+    ctx, res = _run_planted(reference, real, "real")
+    assert (ctx.sample_labels == 10).mean() < 0.1
+    for name in ("label_changes", "excess_label_changes", "label_changes_slerp"):
+        assert res.metric(name).value > 0, name  # digits change along the walks
+    assert not any("not meaningful" in note for note in res.notes)
+
+
+def test_frame_labels_follow_the_one_rule(reference) -> None:
+    """labels_and_features skips searches its cheaper tests make needless; its labels equal
+    the rule of ganalyze.ood applied to every frame's searches."""
+    from ganalyze import ood
+    from ganalyze.reference import classify
+
+    test = reference.test_images[:300]
+    rng = torch.Generator().manual_seed(0)
+    images = torch.cat([test, 0.5 * test + 0.5 * test.flip(0), torch.rand(100, 1, 28, 28,
+                        generator=rng), test[:50] * 0.4])  # fmt: skip
+    gen = Generator(kind="planted", spec="x", fn=lambda z: test[: len(z)], latent_dim=64,
+                    output_range="0,1")  # fmt: skip
+    ctx = Context(gen, n_samples=20, seed=0, reference=reference, progress=False)
+    labels, feats = ctx.labels_and_features(images)
+    probs, want_feats = classify(images)
+    kth = {"pixel": ctx.train_index("pixel").search(images.reshape(len(images), -1), 5).kth,
+           "mnist_cnn": ctx.train_index("mnist_cnn").search(want_feats, 5).kth}  # fmt: skip
+    want = ood.digit_labels(probs=probs, kth=kth, thresholds=ctx.ood_thresholds)
+    np.testing.assert_array_equal(labels, want)
+    assert 0 < (want == 10).mean() < 1  # both kinds present
+    np.testing.assert_allclose(feats, want_feats, atol=1e-6)
