@@ -14,6 +14,7 @@ with stock umap-learn.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -26,6 +27,19 @@ N_NEIGHBORS, N_EPOCHS = 15, 200  # the layouts ganalyze draws: umap-learn's defa
 TRANSFORM_EPOCHS = N_EPOCHS // 3  # umap-learn's transform: a third of the fit's epochs
 MAP_SEED = 0  # the fixed MNIST map: one seed for every audit
 MAP_VERSION = "1"  # part of the cached map's name: a change of the algorithm refits it
+
+
+@contextmanager
+def _one_thread():
+    """torch on one thread: the epochs' operations are on arrays of some 10^5 elements, too
+    small to gain from a second thread and up to 20x slower with one when the other core is
+    busy (its threads wait for each other at every operation)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @lru_cache(maxsize=8)
@@ -150,13 +164,20 @@ def umap_embedding(
     head, tail = torch.from_numpy(graph.row.astype(np.int64)), torch.from_numpy(graph.col)
     tail = tail.to(torch.int64)
     eps_t = torch.from_numpy(eps)
-    next_sample = eps_t.clone()
-    eps_neg = eps_t / negative_sample_rate
-    next_neg = eps_neg.clone()
     gen = torch.Generator().manual_seed(seed)
     # one pool of random vertices, read at a random offset each epoch (drawing them afresh
     # every epoch costs more than the rest of the negative step)
     pool = torch.randint(0, n, (max(1 << 20, 2 * negative_sample_rate * len(w)),), generator=gen)
+    with _one_thread():
+        _fit_epochs(yx, yy, head, tail, eps_t, n_epochs, a, b, negative_sample_rate, pool, gen)
+    return torch.stack([yx, yy], 1).numpy()
+
+
+def _fit_epochs(yx, yy, head, tail, eps_t, n_epochs, a, b, negative_sample_rate, pool, gen):
+    """:func:`umap_embedding`'s SGD epochs, in place on the coordinates ``yx``, ``yy``."""
+    next_sample = eps_t.clone()
+    eps_neg = eps_t / negative_sample_rate
+    next_neg = eps_neg.clone()
     for epoch in range(n_epochs):
         alpha = 1.0 - epoch / n_epochs
         due = torch.nonzero(next_sample <= epoch).flatten()
@@ -182,7 +203,6 @@ def umap_embedding(
         coeff.masked_fill_(d2 <= 0, 0.0)
         yx.scatter_add_(0, src, _clipped(dx, coeff, alpha))
         yy.scatter_add_(0, src, _clipped(dy, coeff, alpha))
-    return torch.stack([yx, yy], 1).numpy()
 
 
 def umap_transform(
@@ -243,12 +263,21 @@ def umap_transform(
     yx = torch.from_numpy(init[:, 0].astype(np.float32))
     yy = torch.from_numpy(init[:, 1].astype(np.float32))
     rx, ry = torch.from_numpy(ref[:, 0].copy()), torch.from_numpy(ref[:, 1].copy())
-    next_sample = eps_t.clone()
-    eps_neg = eps_t / negative_sample_rate
-    next_neg = eps_neg.clone()
     gen = torch.Generator().manual_seed(seed)
     pool = torch.randint(0, len(ref), (max(1 << 20, 2 * negative_sample_rate * len(eps_t)),),
                          generator=gen)  # fmt: skip
+    with _one_thread():
+        _transform_epochs(yx, yy, rx, ry, head, tail, eps_t, n_epochs, a, b,
+                          negative_sample_rate, pool, gen)  # fmt: skip
+    return torch.stack([yx, yy], 1).numpy()
+
+
+def _transform_epochs(yx, yy, rx, ry, head, tail, eps_t, n_epochs, a, b, negative_sample_rate,
+                      pool, gen):  # fmt: skip
+    """:func:`umap_transform`'s SGD epochs: only ``yx``, ``yy`` move (in place)."""
+    next_sample = eps_t.clone()
+    eps_neg = eps_t / negative_sample_rate
+    next_neg = eps_neg.clone()
     for epoch in range(n_epochs):
         alpha = 0.25 * (1.0 - epoch / n_epochs)
         due = torch.nonzero(next_sample <= epoch).flatten()
@@ -270,7 +299,6 @@ def umap_transform(
         coeff.masked_fill_(d2 <= 0, 0.0)
         yx.scatter_add_(0, src, _clipped(dx, coeff, alpha))
         yy.scatter_add_(0, src, _clipped(dy, coeff, alpha))
-    return torch.stack([yx, yy], 1).numpy()
 
 
 def umap_layout(points: np.ndarray, *, seed: int, n_neighbors: int = N_NEIGHBORS,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import xlogy
 
-from ganalyze.neighbors import pairs_within
+from ganalyze.neighbors import pairs_within_both
 from ganalyze.stats import require
 
 
@@ -28,13 +28,21 @@ class Frechet:
     dim: int
 
 
-def frechet_distance(*, real: np.ndarray, fake: np.ndarray) -> Frechet:
+def frechet_distance(
+    *,
+    real: np.ndarray,
+    fake: np.ndarray,
+    real_moments: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Frechet:
     """Frechet distance between Gaussians fitted to two feature sets.
 
     Parameters
     ----------
     real, fake
         (n, d) features.
+    real_moments
+        The mean and unbiased covariance of ``real`` (:func:`moments`), when known (the
+        reference cache keeps MNIST's).
 
     Returns
     -------
@@ -54,9 +62,15 @@ def frechet_distance(*, real: np.ndarray, fake: np.ndarray) -> Frechet:
     r, f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     for name, x in (("real", r), ("generated", f)):
         require(len(x), 2, f"{name} points", "The Frechet distance (a covariance per set)")
-    value, residue = frechet_from_moments(r.mean(0), np.cov(r, rowvar=False),
-                                          f.mean(0), np.cov(f, rowvar=False))  # fmt: skip
+    mu_r, s_r = moments(r) if real_moments is None else real_moments
+    value, residue = frechet_from_moments(mu_r, s_r, *moments(f))
     return Frechet(value, residue, len(r), len(f), r.shape[1])
+
+
+def moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased covariance (ddof 1) of the rows of ``x``, in float64."""
+    x = np.asarray(x, np.float64)
+    return x.mean(0), np.cov(x, rowvar=False)
 
 
 def weighted_moments(x: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,6 +103,7 @@ def kernel_inception_distance(
     subset_size: int = 1000,
     seed: int = 0,
     real_within: np.ndarray | None = None,
+    fake_within: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """KID: unbiased MMD^2 with the cubic polynomial kernel k(x, y) = (x.y / d + 1)^3.
 
@@ -100,8 +115,9 @@ def kernel_inception_distance(
         ``n_subsets`` pairs of subsets of m = min(subset_size, n_real, n_fake) points each,
         drawn without replacement: the fake ones by ``np.random.default_rng([seed, 0])``, the
         real ones by ``default_rng([seed, 1])`` (see :func:`kid_subsets`).
-    real_within
-        The real subsets' within-set kernel sums (:func:`kid_real_within`), when cached.
+    real_within, fake_within
+        The real and the fake subsets' within-set kernel sums (:func:`kid_real_within` of the
+        rows of :func:`kid_subsets`), when known: the fake ones serve every real set.
 
     Returns
     -------
@@ -120,11 +136,13 @@ def kernel_inception_distance(
     fake_rows, real_rows = kid_subsets(len(real), len(f), m, n_subsets, seed)
     if real_within is None:
         real_within = kid_real_within(real, real_rows)
+    if fake_within is None:
+        fake_within = kid_real_within(f, fake_rows)
     values = np.empty(n_subsets)
     for s in range(n_subsets):
         x, y = f[fake_rows[s]], np.asarray(real[real_rows[s]], np.float64)
-        k_xx, k_xy = _cubic_kernel_sums(x, x, d), _cubic_kernel_sums(x, y, d)
-        values[s] = (k_xx[0] - k_xx[1] + real_within[s]) / (m * (m - 1))
+        k_xy = _cubic_kernel_sums(x, y, d)
+        values[s] = (fake_within[s] + real_within[s]) / (m * (m - 1))
         values[s] -= 2 * k_xy[0] / (m * m)
     return float(values.mean()), float(values.std())
 
@@ -141,7 +159,8 @@ def kid_subsets(
 
 
 def kid_real_within(real: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Per real subset, the sum of its kernel matrix off the diagonal (cacheable)."""
+    """Per subset of ``real`` (rows of ``rows``), the sum of its kernel matrix off the diagonal
+    (cacheable for real sets; for the fake set, shared by its comparisons with several)."""
     d = real.shape[1]
     out = np.empty(len(rows))
     for s, r in enumerate(rows):
@@ -219,15 +238,16 @@ def prdc(
     (2019) used k = 3 and ``<=``: numbers under the two conventions are not comparable.
 
     No dense distance matrix: one exact range search of the shared neighbours module
-    (:func:`ganalyze.neighbors.pairs_within`) finds every (fake, real ball) pair, which
-    precision, density and coverage all read, and one the other way the pairs for recall.
+    (:func:`ganalyze.neighbors.pairs_within_both`) finds every (fake, real ball) pair, which
+    precision, density and coverage all read, and from the same products the pairs the other
+    way, (real, fake ball), for recall.
     """
     r = np.ascontiguousarray(real, np.float32)
     f = np.ascontiguousarray(fake, np.float32)
     r_rad = knn_radii(r, k) if real_radii is None else np.asarray(real_radii, np.float64)
     f_rad = knn_radii(f, k) if fake_radii is None else np.asarray(fake_radii, np.float64)
-    fi, rj = pairs_within(queries=f, base=r, radius=r_rad)
-    ri, fj = pairs_within(queries=r, base=f, radius=f_rad)
+    (fi, rj), (fj, ri) = pairs_within_both(queries=f, base=r, base_radius=r_rad,
+                                           query_radius=f_rad)  # fmt: skip
     count = np.bincount(fi, minlength=len(f))
     covered = np.zeros(len(r), bool)
     covered[rj] = True

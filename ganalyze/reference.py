@@ -159,6 +159,18 @@ class ReferenceData:
             self.cached(names[k], lambda v=value: v)
         return index
 
+    def moments(self, split: str, space: str) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and unbiased covariance of MNIST ``split`` in ``space``
+        (:func:`ganalyze.metrics.moments`), cached."""
+        from ganalyze.metrics import moments
+
+        def compute() -> np.ndarray:
+            mean, cov = moments(self.space(split, space))
+            return np.concatenate([mean[None], cov])
+
+        both = self.cached(f"moments_{split}_{space}", compute)
+        return both[0], both[1:]
+
     def kid_real_within(self, split: str, space: str, rows: np.ndarray, seed: int) -> np.ndarray:
         """KID's within-set kernel sums of MNIST ``split`` subsets (``rows``, from
         :func:`ganalyze.metrics.kid_subsets` with ``seed``), cached."""

@@ -147,6 +147,27 @@ def test_pairs_within_equals_a_brute_force_with_strict_radii() -> None:
     assert set(zip(i.tolist(), j.tolist(), strict=True)) == expected and len(expected) > 100
 
 
+@pytest.mark.parametrize("n, m", [(200, 300), (4200, 2100)])
+def test_pairs_within_both_equals_a_brute_force_each_way(n, m) -> None:
+    # one pass of products for both ways (PRDC's precision side and recall side), ties at the
+    # radii included; more than one block of 4,096 queries and partial tiles
+    from ganalyze.neighbors import pairs_within_both
+
+    rng = np.random.default_rng(6)
+    base = rng.integers(0, 4, size=(m, 3)).astype(np.float32)
+    queries = rng.integers(0, 4, size=(n, 3)).astype(np.float32)
+    r_base = np.sqrt(rng.integers(1, 4, size=m)).astype(np.float64)
+    r_query = np.sqrt(rng.integers(0, 3, size=n)).astype(np.float64)
+    (i, j), (k, m_) = pairs_within_both(queries=queries, base=base, base_radius=r_base,
+                                        query_radius=r_query)  # fmt: skip
+    d2 = ((queries[:, None, :].astype(np.float64) - base[None]) ** 2).sum(-1)
+    in_base_balls = set(zip(*np.nonzero(d2 < r_base[None, :] ** 2), strict=True))
+    in_query_balls = set(zip(*np.nonzero(d2 < r_query[:, None] ** 2), strict=True))
+    assert set(zip(i.tolist(), j.tolist(), strict=True)) == in_base_balls
+    assert set(zip(k.tolist(), m_.tolist(), strict=True)) == in_query_balls
+    assert len(i) == len(in_base_balls) and len(k) == len(in_query_balls) > n // 10
+
+
 @pytest.mark.parametrize("n, m", [(1100, 5000), (7, 100), (600, 2048)])
 def test_products_above_finds_every_product_over_the_limit(n, m) -> None:
     # tiles of 512 rows x 2,048 columns sifted in chunks of 128: partial tiles and chunks too

@@ -18,6 +18,7 @@ from ganalyze.metrics import (
     frechet_distance,
     frechet_from_moments,
     kernel_inception_distance,
+    kid_real_within,
     kid_subsets,
     knn_radii,
     mifid,
@@ -120,14 +121,18 @@ class Distribution(Analysis):
                 TRAIN: ("train", ref.train_to_train(SPACE).kth)}  # fmt: skip
         found: dict[str, dict] = {}
         vendi_ci: dict[str, float] = {}
+        fake_within: dict[int, np.ndarray] = {}  # KID's fake subsets serve test and train
         for suffix, (split, real_radii) in sets.items():
             real, against = ref.features(split), f"MNIST {split}"
-            fd = frechet_distance(real=real, fake=fake)
+            fd = frechet_distance(real=real, fake=fake, real_moments=ref.moments(split, SPACE))
             m = min(KID_SUBSET, len(real), len(fake))
-            rows = kid_subsets(len(real), len(fake), m, KID_SUBSETS, ctx.seed)[1]
+            fake_rows, rows = kid_subsets(len(real), len(fake), m, KID_SUBSETS, ctx.seed)
+            if m not in fake_within:
+                fake_within[m] = kid_real_within(np.asarray(fake, np.float64), fake_rows)
             kid, kid_std = kernel_inception_distance(
                 real=real, fake=fake, n_subsets=KID_SUBSETS, subset_size=KID_SUBSET,
                 seed=ctx.seed, real_within=ref.kid_real_within(split, SPACE, rows, ctx.seed),
+                fake_within=fake_within[m],
             )  # fmt: skip
             ind = prdc(real=real, fake=fake, k=K, real_radii=real_radii, fake_radii=fake_radii)
             found[suffix] = {"fd": fd, "prdc": ind}
@@ -197,7 +202,12 @@ def feature_pca(*, test: np.ndarray, fake: np.ndarray, n: int = PCA_POINTS) -> d
     first two principal axes: {"test": (m, 2), "fake": (m', 2)}."""
     test, fake = test.astype(np.float64), fake.astype(np.float64)
     mu = test.mean(0)
-    _, _, vt = np.linalg.svd(test - mu, full_matrices=False)
+    # the axes from the d x d scatter matrix (as the SVD's, a fraction of its cost), each
+    # signed so that its largest coordinate is positive
+    centred = test - mu
+    _, vecs = np.linalg.eigh(centred.T @ centred)
+    vt = vecs[:, ::-1].T
+    vt *= np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(1)])[:, None]
     rng = np.random.default_rng(0)
     out = {}
     for key, data in (("test", test), ("fake", fake)):

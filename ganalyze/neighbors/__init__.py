@@ -27,7 +27,7 @@ from ganalyze.neighbors.exact import ExactIndex
 from ganalyze.neighbors.graph import graph_knn
 from ganalyze.neighbors.measure import pair_sq_distances
 from ganalyze.neighbors.result import Neighbors
-from ganalyze.neighbors.scan import pairs_within
+from ganalyze.neighbors.scan import pairs_within, pairs_within_both
 
 __all__ = [
     "ApproximateIndex",
@@ -37,6 +37,7 @@ __all__ = [
     "knn",
     "pair_sq_distances",
     "pairs_within",
+    "pairs_within_both",
 ]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 import torch
@@ -72,18 +73,42 @@ def _tile_rows(a: np.ndarray, cols: np.ndarray, limit: float, start: int):
     for c0 in range(0, m, _COLS_PER_TILE):
         w = min(_COLS_PER_TILE, m - c0)
         prod = np.matmul(block, cols[:, c0 : c0 + w], out=buf[:, :w])
-        whole = w - w % _CHUNK
-        if whole:
-            parts = prod[:, :whole].reshape(len(block), whole // _CHUNK, _CHUNK)
-            hit_i, hit_c = np.nonzero(parts.max(2) > limit)
-            i, j = np.divmod(np.flatnonzero(parts[hit_i, hit_c] > limit), _CHUNK)
-            found_i.append(hit_i[i])
-            found_j.append(hit_c[i] * _CHUNK + j + c0)
-        if whole < w:
-            i, j = np.nonzero(prod[:, whole:] > limit)
-            found_i.append(i)
-            found_j.append(j + c0 + whole)
+        _sift(prod, limit, c0, found_i, found_j)
     return np.concatenate(found_i) + start, np.concatenate(found_j)
+
+
+def _sift(prod: np.ndarray, limit: float, c0: int, found_i: list, found_j: list) -> None:
+    """Append the (row, c0 + column) of every entry of ``prod`` above ``limit``: chunks of
+    columns by their maximum first, then element by element in the chunks that hold a hit."""
+    w = prod.shape[1]
+    whole = w - w % _CHUNK
+    if whole:
+        parts = prod[:, :whole].reshape(len(prod), whole // _CHUNK, _CHUNK)
+        hit_i, hit_c = np.nonzero(parts.max(2) > limit)
+        i, j = np.divmod(np.flatnonzero(parts[hit_i, hit_c] > limit), _CHUNK)
+        found_i.append(hit_i[i])
+        found_j.append(hit_c[i] * _CHUNK + j + c0)
+    if whole < w:
+        i, j = np.nonzero(prod[:, whole:] > limit)
+        found_i.append(i)
+        found_j.append(j + c0 + whole)
+
+
+def _tile_rows_two(a, cols, col_add, row_add, limit: float, start: int):
+    """For the rows of one tile: every (i, j) with a[i] . cols[:, j] + col_add[j] > limit, and
+    every one with a[i] . cols[:, j] + row_add[i] > limit, from one product per tile."""
+    m = cols.shape[1]
+    block = a[start : start + _ROWS_PER_TILE]
+    shift = row_add[start : start + _ROWS_PER_TILE, None]
+    buf = np.empty((len(block), _COLS_PER_TILE), dtype=np.float32)
+    other = np.empty_like(buf)
+    found = ([], []), ([], [])
+    for c0 in range(0, m, _COLS_PER_TILE):
+        w = min(_COLS_PER_TILE, m - c0)
+        prod = np.matmul(block, cols[:, c0 : c0 + w], out=buf[:, :w])
+        _sift(np.add(prod, col_add[c0 : c0 + w], out=other[:, :w]), limit, c0, *found[0])
+        _sift(np.add(prod, shift, out=prod), limit, c0, *found[1])
+    return tuple((np.concatenate(i) + start, np.concatenate(j)) for i, j in found)
 
 
 def within(q: np.ndarray, q_sq, base: np.ndarray, base_sq, limit) -> np.ndarray:
@@ -92,6 +117,49 @@ def within(q: np.ndarray, q_sq, base: np.ndarray, base_sq, limit) -> np.ndarray:
     d2 = torch.from_numpy(q @ base.T)
     d2.mul_(-2).add_(base_sq).add_(q_sq.float().unsqueeze(1))
     return (d2 <= limit.float().unsqueeze(1)).numpy()
+
+
+def pairs_within_both(
+    *, queries: np.ndarray, base: np.ndarray, base_radius: np.ndarray, query_radius: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """:func:`pairs_within` both ways from one pass of products: the pairs (i, j) with
+    |q_i - b_j| < base_radius[j] (q_i in b_j's ball), and those with |q_i - b_j| <
+    query_radius[i] (b_j in q_i's ball), strict, exactly; each as (query indices, base
+    indices).
+
+    (2 q_i, -|q_i|^2, 1) . (b_j, 1, -|b_j|^2) = -|q_i - b_j|^2: the two tests add
+    base_radius[j]^2 or query_radius[i]^2 to one float32 product; pairs within its error are
+    decided by float64 distances, as in :func:`pairs_within`.
+    """
+    queries = np.ascontiguousarray(queries, np.float32)
+    base = np.ascontiguousarray(base, np.float32)
+    q_sq = np.einsum("ij,ij->i", queries, queries, dtype=np.float64)
+    b_sq = np.einsum("ij,ij->i", base, base, dtype=np.float64)
+    rb2, rq2 = (np.asarray(r, np.float64) ** 2 for r in (base_radius, query_radius))
+    ones = np.ones((len(base), 1))
+    cols = np.ascontiguousarray(np.hstack([base, ones, -b_sq[:, None]]).T, dtype=np.float32)
+    aug = np.hstack([2 * queries, -q_sq[:, None], np.ones((len(queries), 1))])
+    aug = aug.astype(np.float32)
+    scale = 2 * q_sq.max() + b_sq.max() + max(rb2.max(), rq2.max()) + 1
+    tol = tol_f32(base.shape[1], scale)
+    col_add, row_add = rb2.astype(np.float32), rq2.astype(np.float32)
+    found = ([], []), ([], [])
+    for s in range(0, len(aug), 4096):  # in blocks: the candidate pairs are measured exactly
+        tile = partial(_tile_rows_two, aug[s : s + 4096], cols, col_add, row_add[s : s + 4096],
+                       -tol)  # fmt: skip
+        starts = range(0, len(aug[s : s + 4096]), _ROWS_PER_TILE)
+        workers = min(torch.get_num_threads(), len(starts))
+        with _one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+            tiles = list(pool.map(tile, starts))
+        for way, radius2 in ((0, lambda i, j: rb2[j]), (1, lambda i, j: rq2[i])):
+            i = np.concatenate([t[way][0] for t in tiles]).astype(np.int64) + s
+            j = np.concatenate([t[way][1] for t in tiles]).astype(np.int64)
+            exact = pair_sq_distances(torch.from_numpy(queries), torch.from_numpy(base),
+                                      torch.from_numpy(i), torch.from_numpy(j)).numpy()  # fmt: skip
+            keep = exact < radius2(i, j)
+            found[way][0].append(i[keep])
+            found[way][1].append(j[keep])
+    return tuple((np.concatenate(i), np.concatenate(j)) for i, j in found)
 
 
 def pairs_within(
