@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from brute_force import brute_force_knn
 
 from ganalyze.errors import InputError
@@ -289,3 +290,27 @@ def test_two_searches_at_once_on_one_index_give_the_single_threaded_answers(monk
                 np.testing.assert_array_equal(ours.distances, ref.distances)
                 assert pruning == ref_pruning
     assert blas_threads() == blas  # the scans' one-BLAS-thread limit ends with the last scan
+
+
+def test_queries_unlike_the_base_get_a_bound_of_their_own() -> None:
+    """Blurry queries (a low-dimensional family, far from every sharp base point) defeat the
+    stored bound; the bound fitted on the queries finds the same neighbours as brute force,
+    and certifies nearly every row."""
+    from ganalyze.neighbors.bound import query_fitted_knn
+
+    rng = np.random.default_rng(3)
+    base = (rng.random((6000, 784)) < 0.15).astype(np.float32)  # sharp, sparse strokes
+    blobs = rng.random((12, 784)) * 0.3
+    queries = (rng.random((1500, 12)) @ blobs / 3).astype(np.float32)  # blurry mixtures
+    want = brute_force_knn(queries=queries, base=base, k=5)
+    found = ExactIndex(base).search(queries, 5)
+    np.testing.assert_array_equal(found.indices, want.indices)
+    np.testing.assert_allclose(found.distances, want.distances, rtol=1e-6)
+    d2, idx, certified = query_fitted_knn(torch.from_numpy(queries), torch.from_numpy(base), 5)
+    assert certified.float().mean() > 0.9
+    ok = certified.numpy()
+    np.testing.assert_array_equal(idx.numpy()[ok], want.indices[ok])
+    # a query's own point does not count (queries = base)
+    own = query_fitted_knn(torch.from_numpy(base[:2000]), torch.from_numpy(base[:2000]), 3,
+                           torch.arange(2000))[1]  # fmt: skip
+    assert not (own.numpy() == np.arange(2000)[:, None]).any()

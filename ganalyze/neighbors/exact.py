@@ -30,8 +30,12 @@ A query whose radius takes in a large part of the base (estimated on a seeded sa
 noise far from every base point) has its full bound against the whole base instead, and falls
 back to the flat search when that still admits too many; the rest of a search takes the flat
 search once a quarter of a block needs it (queries unlike the base, such as blurry samples of an
-early generator, where the bound is loose). The flat search (:mod:`ganalyze.neighbors.flat`)
-is FAISS's flat index with every candidate, and every near tie, re-checked in float64.
+early generator, where the bound is loose). Many such rows (1,024 or more) first get a bound of
+their own: the same inequality with the principal directions of these queries, which hug them
+(blurry images lie close to a low-dimensional subspace; :func:`~ganalyze.neighbors.bound.
+query_fitted_knn`), and only the rows it cannot certify take the flat search. The flat search
+(:mod:`ganalyze.neighbors.flat`) is FAISS's flat index with every candidate, and every near
+tie, re-checked in float64.
 Low-dimensional bases (features) use the flat search directly.
 
 A search keeps its state (whether pruning still pays) in its own :class:`ExactSearch`; the
@@ -44,7 +48,7 @@ import numpy as np
 import torch
 
 from ganalyze.errors import InputError
-from ganalyze.neighbors.bound import LowerBound
+from ganalyze.neighbors.bound import LowerBound, query_fitted_knn
 from ganalyze.neighbors.flat import FlatSearch
 from ganalyze.neighbors.measure import measured, nearest_of_pairs, sum_eps, tol_f32
 from ganalyze.neighbors.result import Neighbors, as_matrix
@@ -58,6 +62,7 @@ _MAX_CANDIDATES = 256  # per query; beyond this the flat search is cheaper (~1 m
 _FEW_BULKY = 32  # ... unless only this many rows need it (building the flat index takes ~0.2 s)
 _MAX_EXACT = 8192  # candidates of a row measured exactly, whatever the number of rows
 _OPEN_SHARE = 0.25  # above this share of rows needing the whole-base bound, prune no more
+_QUERY_FIT_MIN = 1024  # rows unlike the base from which a bound fitted on them pays
 
 
 class ExactIndex:
@@ -128,7 +133,7 @@ class ExactSearch:
             if self.pruning:
                 d2, idx = self._bounded(q[rows], self_idx)
             else:
-                d2, idx = self.index.flat.search_rechecked(q[rows], k, self_idx)
+                d2, idx = self._unlike_base(q[rows], self_idx)
             out_d[rows.numpy()] = d2.sqrt().float().numpy()
             out_i[rows.numpy()] = idx.numpy()
         return Neighbors(out_d, out_i)
@@ -232,5 +237,19 @@ class ExactSearch:
         heavy = torch.nonzero(heavy).flatten()
         if len(heavy):
             s = None if self_idx is None else self_idx[heavy]
-            out_d[heavy], out_i[heavy] = self.index.flat.search_rechecked(qb[heavy], k, s)
+            out_d[heavy], out_i[heavy] = self._unlike_base(qb[heavy], s)
         return out_d, out_i
+
+    def _unlike_base(self, qb, self_idx):
+        """Rows the stored bound cannot prune (queries unlike the base): when there are many,
+        in a high dimension, a bound fitted on these queries (:func:`query_fitted_knn`), else
+        and for the rows it cannot certify the flat search."""
+        flat = self.index.flat
+        if len(qb) < _QUERY_FIT_MIN or qb.shape[1] < 256:
+            return flat.search_rechecked(qb, self.k, self_idx)
+        d2, idx, certified = query_fitted_knn(qb, self.index.base, self.k, self_idx)
+        rest = torch.nonzero(~certified).flatten()
+        if len(rest):
+            s = None if self_idx is None else self_idx[rest]
+            d2[rest], idx[rest] = flat.search_rechecked(qb[rest], self.k, s)
+        return d2, idx
