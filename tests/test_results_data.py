@@ -75,6 +75,54 @@ def test_header_of_a_samples_file_with_an_approximate_index() -> None:
     assert dict(header_rows(unused))["neighbour search"].endswith("samples not used")
 
 
+def test_header_states_the_conditioning_of_g_and_d() -> None:
+    g = {"num_classes": 10, "label_input": "onehot", "labels": "uniform",
+         "label_input_source": "auto: index failed, onehot worked"}  # fmt: skip
+    d = {**META["discriminator"], "input_range_source": "G's native range", "conditional": True,
+         "label_input": "index", "label_input_source": "probe: it takes class indices"}  # fmt: skip
+    conditional = {**META, "conditional": g, "discriminator": d}
+    rows = header_rows(conditional)
+    names = [name for name, _ in rows]
+    order = ("output range", "conditioning", "discriminator", "discriminator labels", "member set")
+    assert [names.index(name) for name in order] == sorted(names.index(name) for name in order)
+    rows = dict(rows)
+    assert rows["conditioning"] == (
+        "10 classes, labels drawn uniformly, fed as one-hot rows (auto: index failed, onehot "
+        "worked)"
+    )
+    assert rows["discriminator"] == (
+        "input [-1, 1] (G's native range), shape (1, 28, 28), output auto"
+    )
+    assert rows["discriminator labels"] == (
+        "conditional, D(x, y): real digits their own labels, samples their conditioning "
+        "labels; fed as class indices (probe: it takes class indices)"
+    )
+    by_train = {**conditional["conditional"], "labels": "train", "label_input": "index",
+                "label_input_source": "--label-input"}  # fmt: skip
+    assert dict(header_rows({**conditional, "conditional": by_train}))["conditioning"] == (
+        "10 classes, labels drawn by MNIST train's digit shares, fed as class indices "
+        "(--label-input)"
+    )
+    # a conditional D of an unconditional G, and one audited alone
+    blind = {**conditional, "conditional": None}
+    assert "conditioning" not in dict(header_rows(blind))
+    assert dict(header_rows(blind))["discriminator labels"].startswith(
+        "conditional, D(x, y): real digits their own labels, samples the digit the classifier "
+        "reads; fed as class indices"
+    )
+    alone = {**blind, "kind": "discriminator", "has_generator": False}
+    assert dict(header_rows(alone))["discriminator labels"].startswith(
+        "conditional, D(x, y): real digits their own labels; fed as"
+    )
+    # an unconditional G and D, as meta.json records them: no such rows
+    plain = {**META, "conditional": None,
+             "discriminator": {**META["discriminator"], "input_range_source": "given",
+                               "conditional": False, "label_input": None,
+                               "label_input_source": None}}  # fmt: skip
+    assert header_rows(plain) == header_rows(META)
+    assert not {"conditioning", "discriminator labels"} & set(dict(header_rows(plain)))
+
+
 def test_meta_holds_values_not_text(smoke) -> None:  # noqa: F811
     report, _ = smoke
     meta = report.meta

@@ -121,13 +121,18 @@ def header_rows(meta: dict) -> list[tuple[str, str]]:
                      f"), native shape {tuple(meta.get('native_shape') or ())}"))  # fmt: skip
     if meta.get("image_conversion"):
         rows.append(("image size", _image_text(meta["image_conversion"])))
+    if meta.get("conditional"):
+        rows.append(("conditioning", _conditioning_text(meta["conditional"])))
     if "discriminator" in meta:
         d = meta["discriminator"]
-        text = "none" if d is None else (f"input {_RANGES.get(d['input_range'])}, shape "
+        text = "none" if d is None else (f"input {_RANGES.get(d['input_range'])}"
+                                         f"{_d_range_text(d)}, shape "
                                          f"{tuple(d['input_shape'] or ())}"
                                          f"{_d_shape_text(d)}, output "
                                          f"{d['output'] or 'auto'}")  # fmt: skip
         rows.append(("discriminator", text))
+        if d is not None and d.get("conditional"):
+            rows.append(("discriminator labels", _d_labels_text(d, meta)))
     if "member_set" in meta:
         rows.append(("member set", meta["member_set"]))
     if "analyses" in meta:
@@ -158,6 +163,44 @@ def _image_text(conv: dict) -> str:
     if conv["conversion"] == "resize":
         return f"{size} resized to 28x28 ({conv.get('method')}; {rule}){gray}"
     return f"{size}, not converted{gray}"
+
+
+_LABEL_FORMS = {"index": "class indices", "onehot": "one-hot rows"}
+_LABEL_DRAWS = {"uniform": "uniformly", "train": "by MNIST train's digit shares"}
+
+
+def _label_form(how: str | None, source: str | None) -> str:
+    """'one-hot rows (auto: index failed, onehot worked)'."""
+    text = _LABEL_FORMS.get(how or "", str(how) if how else "undecided")
+    return text + (f" ({source})" if source else "")
+
+
+def _conditioning_text(c: dict) -> str:
+    """'10 classes, labels drawn uniformly, fed as one-hot rows (auto: index failed, onehot
+    worked)'."""
+    draw = _LABEL_DRAWS.get(c.get("labels") or "", f"by {c.get('labels')}")
+    form = _label_form(c.get("label_input"), c.get("label_input_source"))
+    return f"{c.get('num_classes')} classes, labels drawn {draw}, fed as {form}"
+
+
+def _d_labels_text(d: dict, meta: dict) -> str:
+    """A conditional D(x, y): which labels it gets and how they are fed (and how that was
+    found)."""
+    form = _label_form(d.get("label_input"), d.get("label_input_source"))
+    if meta.get("conditional"):
+        given = "real digits their own labels, samples their conditioning labels"
+    elif meta.get("kind") != "discriminator":  # a discriminator alone scores no samples
+        given = "real digits their own labels, samples the digit the classifier reads"
+    else:
+        given = "real digits their own labels"
+    return f"conditional, D(x, y): {given}; fed as {form}"
+
+
+def _d_range_text(d: dict) -> str:
+    """' (G's native range)': how D's input range was found; empty when it was given with D
+    (a checkpoint's record) or meta lacks the fact."""
+    source = d.get("input_range_source")
+    return f" ({source})" if source not in (None, "given") else ""
 
 
 def _d_shape_text(d: dict) -> str:
