@@ -238,12 +238,20 @@ def best_steps(comparison: Comparison) -> list[dict[str, Any]]:
             continue
         value, low, high = c.values[best[0]]
         last = [lab for lab in labels if _finite(c.values.get(lab, (math.nan,))[0])][-1]
+        p = column_decimals(c)
         out.append({"analysis": c.analysis, "metric": c.metric, "feature_space": c.feature_space,
                     "name": c.name, "ideal": c.ideal, "best_step": steps[best[0]],
                     "best_label": best[0], "value": value, "ci_low": low, "ci_high": high,
                     "has_ci": _finite(low, high), "last_step": steps[last],
-                    "last_value": c.values[last][0]})  # fmt: skip
+                    "last_value": c.values[last][0], **_texts(value, low, high, p),
+                    "last_text": number(c.values[last][0], p)})  # fmt: skip
     return out
+
+
+def _texts(value: float, low: float, high: float, places: int, prefix: str = "") -> dict:
+    """``text`` and ``ci_text`` ("" without an interval) of a value in ``places`` decimals."""
+    ci = f"{number(low, places)} – {number(high, places)}" if _finite(low, high) else ""
+    return {f"{prefix}text": number(value, places), f"{prefix}ci_text": ci}
 
 
 def _comparison_rows(comparison: Comparison) -> pd.DataFrame:
@@ -304,6 +312,13 @@ def ranking(comparison: Comparison) -> list[dict[str, Any]]:
                        "diff_high": math.nan, "method": ""})  # fmt: skip
             items.append({"label": lab, "value": value, "ci_low": low, "ci_high": high,
                           "has_ci": _finite(low, high), **versus})  # fmt: skip
+        places = column_decimals(c)
+        diffs = [(i["difference"], i["diff_low"], i["diff_high"]) for i in items
+                 if i["verdict"] != "best" and _finite(i["difference"])]  # fmt: skip
+        diff_places = max((decimals(c.metric, *d) for d in diffs), default=places)
+        for i in items:
+            i.update(_texts(i["value"], i["ci_low"], i["ci_high"], places))
+            i.update(_texts(i["difference"], i["diff_low"], i["diff_high"], diff_places, "diff_"))
         tied = [i["label"] for i in items if i["verdict"] == "not significantly different"]
         out.append({"analysis": c.analysis, "metric": c.metric, "feature_space": c.feature_space,
                     "name": c.name, "ideal": c.ideal, "order": items, "tied": tied})  # fmt: skip

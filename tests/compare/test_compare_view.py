@@ -300,3 +300,59 @@ def test_a_flag_that_stops_firing_is_not_said_to_persist(trajectory: Comparison)
                                        flagged=True)  # fmt: skip
     flag = first_flags(trajectory)[0]
     assert flag["when"] == "first at step 3; also at step 6" and not flag["persistent"]
+
+
+def _same_places(*texts: str) -> bool:
+    """Whether the numbers in ``texts`` ("0.0200", "0.0100 – 0.0300") have one number of
+    decimals."""
+    numbers = [n for t in texts for n in re.findall(r"-?\d+(?:\.\d+)?", t)]
+    return len({len(n.split(".")[1]) if "." in n else 0 for n in numbers}) == 1
+
+
+def test_ranking_and_best_step_tables_write_one_format_per_metric(
+    models: Comparison, trajectory: Comparison
+) -> None:
+    """Value and interval share their decimals (one format per metric, the summary table's),
+    the differences theirs, and a share is never written in scientific notation."""
+    frame = models.metrics
+    tiny = (frame["label"] == "a") & (frame["metric"] == "copy_rate")
+    frame.loc[tiny, ["value", "ci_low", "ci_high"]] = [3e-5, 1e-5, 9e-5]
+    html = render(models, {})
+    section = html[html.index("<h2>Ranking per metric</h2>") : html.index("<h2>Findings by")]
+    rows = re.findall(
+        r'<tr><td class="num">\d+</td><td>[^<]*</td><td class="num">([^<]*)</td>'
+        r'<td class="num">(?:<span class="ci">([^<]*)</span>)?</td><td>([^<]*)</td>\n'
+        r'<td class="num">([^<]*?)(?: <span class="ci">([^<]*)</span>)?</td></tr>',
+        section,
+    )
+    assert len(rows) >= 10, section
+    by_metric = {r["metric"]: r for r in ranking(models)}
+    for value, interval, verdict, diff, diff_ci in rows:
+        assert "e-" not in value + interval + diff + diff_ci, (value, interval, diff, diff_ci)
+        assert _same_places(value, interval), (value, interval)
+        if diff_ci:
+            assert _same_places(diff, diff_ci), (diff, diff_ci)
+        assert (diff == "") == (verdict == "best")
+    copy = [(i["text"], i["ci_text"]) for i in by_metric["copy_rate"]["order"]]
+    assert copy[0] == ("0.00003", "0.00001 – 0.00009")  # best: lowest
+    assert {len(text.split(".")[1]) for text, _ in copy} == {5}  # one format per metric
+    fd = {i["label"]: i for i in by_metric["fd"]["order"]}
+    assert (fd["a"]["text"], fd["a"]["diff_text"], fd["a"]["diff_ci_text"]) == (
+        "6.00", "4.00", "3.40 – 4.60")  # fmt: skip
+
+    html = render(trajectory, {})
+    section = html[html.index("<h2>Best step per") : html.index("<h2>Reports</h2>")]
+    rows = re.findall(
+        r'<td class="num">\d+</td><td class="num">([^<]*)</td><td class="num">'
+        r'(?:<span class="ci">([^<]*)</span>)?</td><td class="num">\d+</td>'
+        r'<td class="num">([^<]*)</td></tr>',
+        section,
+    )
+    assert len(rows) == len(best_steps(trajectory)) >= 4, section
+    for value, interval, last in rows:
+        assert "e-" not in value + interval + last
+        assert _same_places(value, interval or value, last), (value, interval, last)
+    best = {b["metric"]: b for b in best_steps(trajectory)}
+    copy = best["copy_rate"]  # as the summary table writes the column (0.01 at step 3)
+    assert (copy["text"], copy["ci_text"], copy["last_text"]) == (
+        "0.0000", "0.0000 – 0.0100", "0.0500")  # fmt: skip
