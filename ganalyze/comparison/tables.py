@@ -226,7 +226,9 @@ def best_steps(comparison: Comparison) -> list[dict[str, Any]]:
 
     Returns one dict per metric: analysis, metric, feature_space, name, ideal, best_step,
     best_label, value, ci_low, ci_high (at the best step; the earliest of ties), last_step and
-    last_value (the last step with a value). Metrics without any value are left out.
+    last_value (the last step with a value), and text, ci_text ("" without an interval) and
+    last_text, written in the column's one format (as :func:`summary_rows`). Metrics without
+    any value are left out.
     """
     if comparison.mode != "trajectory":
         return []
@@ -289,10 +291,13 @@ def ranking(comparison: Comparison) -> list[dict[str, Any]]:
 
     Returns one dict per metric: analysis, metric, feature_space, name, ideal, ``order`` (one
     dict per label with a value: label, value, ci_low, ci_high, has_ci, verdict, difference,
-    diff_low, diff_high, method) and ``tied`` (the labels not significantly different from the
-    best). ``verdict`` is "best", or from the comparisons row pairing the label with the best:
-    "not significantly different" (its interval of the difference holds 0), "significantly
-    different", or "no interval". In trajectory mode the list is empty.
+    diff_low, diff_high, method, and as text text and ci_text in the column's one format (as
+    :func:`summary_rows`), diff_text and diff_ci_text in one format for the metric's
+    differences; a ci_text is "" without an interval) and ``tied`` (the labels not
+    significantly different from the best). ``verdict`` is "best", or from the comparisons row
+    pairing the label with the best: "not significantly different" (its interval of the
+    difference holds 0), "significantly different", or "no interval". In trajectory mode the
+    list is empty.
     """
     if comparison.mode != "models":
         return []
