@@ -599,6 +599,9 @@ def report(spec: str | None, out: str | None, quiet: bool, **options: Any) -> No
 )
 @_DEVICE
 @_DATA_DIR
+@_NUM_CLASSES
+@_LABEL_INPUT
+@_LABELS
 @click.option(
     "--no-cache",
     "no_cache",
@@ -613,8 +616,10 @@ def compare(specs: tuple[str, ...], out: str | None, quiet: bool, no_cache: bool
 
     SPEC: anything `ganalyze report` accepts; a `ganalyze train` run folder (every checkpoint,
     by epoch: a trajectory); or a manifest, .csv or .toml, one row per generator with the
-    columns spec (required), label, step, discriminator, weights, latent_dim, prior,
-    output_range, d_input_range, d_output and train_indices (paths relative to the manifest).
+    columns spec (required), label, step, discriminator, weights, d_weights, latent_dim,
+    prior, output_range, d_input_range, d_output, resize, latent_shape, d_input_shape,
+    init_kwargs, num_classes, label_input, labels and train_indices (paths relative to the
+    manifest). --num-classes, --label-input and --labels apply to every generator.
 
     A second run reuses every audit whose files and options are unchanged: after a new
     checkpoint, only that one is audited.
@@ -624,7 +629,11 @@ def compare(specs: tuple[str, ...], out: str | None, quiet: bool, no_cache: bool
 
     _setup_logging(quiet)
     target = Path(out) if out else default_folder(specs)
-    comparison = run_compare(list(specs), out=target, cache=not no_cache, **options)
+    load = {"num_classes": options.pop("num_classes"), "labels": options.pop("labels"),
+            "label_input": options.pop("label_input")}  # fmt: skip
+    load = {k: v for k, v in load.items() if v not in (None, "auto", "uniform")}
+    comparison = run_compare(list(specs), out=target, cache=not no_cache, load=load or None,
+                             **options)  # fmt: skip
     for label, error in comparison.failures.items():
         click.echo(f"Failed: {label}: {error}", err=True)
     if comparison.failures:

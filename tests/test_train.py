@@ -77,6 +77,7 @@ def test_checkpoint_has_every_key_and_loads_with_weights_only(mnist_dir, tmp_pat
         "config.json",
     ):
         assert (tmp_path / name).stat().st_size > 0, name
+    assert b"/Type3" not in (tmp_path / "curves.pdf").read_bytes()  # TrueType, for papers
 
 
 def test_one_epoch_moves_the_generator_towards_digits(mnist_dir, tmp_path) -> None:

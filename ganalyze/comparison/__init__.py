@@ -42,6 +42,7 @@ def compare(
     device: str = "cpu",
     cache: bool = True,
     pairs: str = "auto",
+    load: Mapping[str, Any] | None = None,
 ) -> Comparison:
     """Audit every generator of ``specs`` with the same options and compare them.
 
@@ -68,6 +69,9 @@ def compare(
     cache
         Reuse the saved result of an audit whose files, options and versions are unchanged
         ($GANALYZE_CACHE/results/), and save new ones there.
+    load
+        Loading options (:class:`ganalyze.LoadOptions` fields, e.g. ``{"num_classes": 10}``)
+        for every generator; a manifest row's own columns take precedence.
     pairs
         Which differences ``comparisons`` holds: "all" pairs, each against the "best", or
         "auto" (all pairs for up to 6 generators).
@@ -88,6 +92,7 @@ def compare(
     from ganalyze.pipeline import SEED_MAX, _check_int, analysis_params, select_analyses
 
     entries = expand_specs([specs] if isinstance(specs, str | Path) else list(specs))
+    entries = _with_defaults(entries, load)
     names = select_analyses(analyses)
     analysis_params(params, names)  # checked here, before any audit
     _check_int("n_samples", n_samples, 1, None, "Draw at least one sample (default 10,000).")
@@ -113,6 +118,24 @@ def compare(
         comparison.write(tmp)
     comparison.moved(target)
     return comparison
+
+
+def _with_defaults(entries: list[Entry], load: Mapping[str, Any] | None) -> list[Entry]:
+    """The entries with the loading options every generator shares (a row's own win), each
+    combination checked as LoadOptions checks it."""
+    import dataclasses
+
+    from ganalyze.generators import LoadOptions
+
+    if load is None:
+        return entries
+    if isinstance(load, LoadOptions):
+        defaults = {f.name: getattr(load, f.name) for f in dataclasses.fields(LoadOptions)
+                    if getattr(load, f.name) != f.default}  # fmt: skip
+    else:
+        defaults = {k: v for k, v in dict(load).items() if v is not None}
+    LoadOptions(**defaults)  # a misspelt or bad option fails here, before any audit
+    return [dataclasses.replace(e, load={**defaults, **e.load}) for e in entries]
 
 
 def _run(entries, settings, runs, workers, scheduler) -> list[Outcome]:

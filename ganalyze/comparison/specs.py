@@ -25,14 +25,19 @@ from ganalyze.comparison.runner import file_digest
 from ganalyze.errors import InputError, LoaderError
 
 # The columns of a manifest row besides spec: its label and step, and the load options.
-PATH_COLUMNS = ("discriminator", "weights", "train_indices")
-LOAD_COLUMNS = ("discriminator", "weights", "latent_dim", "prior", "output_range",
-                "d_input_range", "d_output")  # fmt: skip
+PATH_COLUMNS = ("discriminator", "weights", "d_weights", "train_indices")
+LOAD_COLUMNS = ("discriminator", "weights", "d_weights", "latent_dim", "prior", "output_range",
+                "d_input_range", "d_output", "resize", "latent_shape", "d_input_shape",
+                "init_kwargs", "num_classes", "label_input", "labels")  # fmt: skip
+INTEGER_COLUMNS = ("latent_dim", "num_classes")
 COLUMNS = ("spec", "label", "step", *LOAD_COLUMNS, "train_indices")
 CHOICES = {"prior": ("normal", "uniform"),
            "output_range": ("auto", "-1,1", "0,1", "0,255"),
            "d_input_range": ("auto", "-1,1", "0,1", "0,255"),
-           "d_output": ("auto", "probs", "logits")}  # fmt: skip
+           "d_output": ("auto", "probs", "logits"),
+           "resize": ("auto", "crop", "resize", "none"),
+           "label_input": ("auto", "index", "onehot"),
+           "labels": ("uniform", "train")}  # fmt: skip
 MANIFEST_SUFFIXES = (".csv", ".toml")
 CHECKPOINT_NAME = re.compile(r"epoch_(\d{4,})(?:_step_(\d{5,}))?\.pt")
 LABEL_CHARS = re.compile(r"[^A-Za-z0-9._+@=-]+")
@@ -186,19 +191,36 @@ def _entry(spec: str, base: Path, values: dict[str, Any], where: str) -> Entry:
         if column not in values:
             continue
         value = values[column]
+        if value is None or str(value).strip() == "":
+            continue  # an empty CSV cell: the option's default
         if column in PATH_COLUMNS:
             value = _existing(str(value), base, column, where)
-        elif column == "latent_dim":
+        elif column in INTEGER_COLUMNS:
             value = _integer(value, column, where, low=1)
-        elif str(value) not in CHOICES[column]:
+        elif column in CHOICES and str(value) not in CHOICES[column]:
             raise InputError(f"{where}: {column} must be one of {', '.join(CHOICES[column])}; "
                              f"got {value!r}.")  # fmt: skip
-        load[column] = value if column in PATH_COLUMNS or column == "latent_dim" else str(value)
+        if isinstance(value, list | tuple):  # a TOML array: latent_shape = [100, 1, 1]
+            value = ",".join(map(str, value))
+        keep = column in PATH_COLUMNS or column in INTEGER_COLUMNS or isinstance(value, dict)
+        load[column] = value if keep else str(value)  # a TOML table stays init_kwargs' dict
+    _check_load(load, where)
     indices = values.get("train_indices")
     indices = _existing(str(indices), base, "train_indices", where) if indices else None
     return Entry(label=str(label).strip() if label is not None else default_label(spec, load),
                  spec=resolve_spec(spec, base, where), step=step, load=load,
                  train_indices=indices, source=where, labelled=label is not None)  # fmt: skip
+
+
+def _check_load(load: dict[str, Any], where: str) -> None:
+    """A row's loading options as LoadOptions checks them (shapes, JSON, label options),
+    its errors named with the row."""
+    from ganalyze.generators import LoadOptions
+
+    try:
+        LoadOptions(**load)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 def resolve_spec(spec: str, base: Path, where: str) -> str:
