@@ -132,3 +132,23 @@ def test_an_audit_of_a_shipped_checkpoint_reads_its_record(shipped, tmp_path) ->
     metrics = report.metrics.set_index("metric")["value"]
     assert metrics["epochs_trained"] == 2
     assert report.meta["spec"] == "pretrained:tiny-gan"
+
+
+def test_the_shipped_reference_gan_is_the_studys_run_and_intact() -> None:
+    """The files in the package: every sha256 as recorded, at most 12 MB, the study's
+    hyperparameters, all 300 epochs with their history, and D's end state as the run ended."""
+    item = pretrained.get("reference-gan")
+    assert item.epochs == [10, 50, 100, 200, 300] and item.default_epoch == 300
+    assert item.total_bytes <= 12_000_000
+    for epoch in item.epochs:
+        ck = torch.load(item.path(epoch), weights_only=True)  # path() checks the sha256
+        cfg = ck["config"]
+        assert ck["epoch"] == epoch and len(ck["history"]) == epoch
+        assert (cfg["seed"], cfg["epochs"], cfg["batch_size"], cfg["lr"], cfg["hidden"],
+                cfg["latent_dim"], cfg["n_train"]) == (0, 300, 32, 2e-4, 256, 64, 60_000)
+        assert "train_indices" not in cfg and cfg["limit"] is None  # all of MNIST train
+        assert not {"opt_g", "opt_d", "rng"} & set(ck)
+    last = ck["history"][-1]
+    # the study's end state: D(x) about 0.7, D(G(z)) about 0.3; held-out digits below members
+    assert 0.65 < last["d_real"] < 0.8 and 0.2 < last["d_fake"] < 0.35
+    assert last["d_test"] < last["d_train"] - 0.1
