@@ -12,7 +12,7 @@ points (the full 20,000 x 20,000 rank matrix would need about 6 GB).
 Then the fixed MNIST map (what latent_map draws since the map became part of the reference
 cache): the 10,000 stand-ins, and 10,000 samples of a checkpoint (``--checkpoint``; by default
 a 3-epoch `ganalyze train` run made on the spot), in mnist_cnn and pixel space, placed on the
-layout of MNIST test as umap-learn's transform does, against a joint fit of all 20,000 points.
+layout of MNIST test (:func:`ganalyze.embedding.place`), against a joint fit of all 20,000 points.
 Quality: the trustworthiness of the placed points' neighbourhoods (2,000 seeded placed points
 as queries, all 20,000 points as candidate neighbours, :func:`ganalyze.embedding.
 trustworthiness_of`), and sklearn's on the seeded 5,000 as above. Then the latent_map analysis,

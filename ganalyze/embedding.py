@@ -24,7 +24,6 @@ import torch
 SMOOTH_K_TOLERANCE = 1e-5
 MIN_K_DIST_SCALE = 1e-3
 N_NEIGHBORS, N_EPOCHS = 15, 200  # the layouts ganalyze draws: umap-learn's defaults (n > 10,000)
-TRANSFORM_EPOCHS = N_EPOCHS // 3  # umap-learn's transform: a third of the fit's epochs
 MAP_SEED = 0  # the fixed MNIST map: one seed for every audit
 MAP_VERSION = "1"  # part of the cached map's name: a change of the algorithm refits it
 
@@ -173,13 +172,16 @@ def umap_embedding(
     return torch.stack([yx, yy], 1).numpy()
 
 
-def _fit_epochs(yx, yy, head, tail, eps_t, n_epochs, a, b, negative_sample_rate, pool, gen):
-    """:func:`umap_embedding`'s SGD epochs, in place on the coordinates ``yx``, ``yy``."""
+def _fit_epochs(yx, yy, head, tail, eps_t, n_epochs, a, b, negative_sample_rate, pool, gen,
+                fixed: int = 0, alpha0: float = 1.0):  # fmt: skip
+    """:func:`umap_embedding`'s SGD epochs, in place on the coordinates ``yx``, ``yy``; the
+    first ``fixed`` points do not move (put back after every step)."""
     next_sample = eps_t.clone()
     eps_neg = eps_t / negative_sample_rate
     next_neg = eps_neg.clone()
+    keep_x, keep_y = yx[:fixed].clone(), yy[:fixed].clone()
     for epoch in range(n_epochs):
-        alpha = 1.0 - epoch / n_epochs
+        alpha = alpha0 * (1.0 - epoch / n_epochs)
         due = torch.nonzero(next_sample <= epoch).flatten()
         h, t = head.index_select(0, due), tail.index_select(0, due)
         # attraction along the sampled edges: -2ab d^(2b-2) / (1 + a d^2b) per coordinate
@@ -191,6 +193,8 @@ def _fit_epochs(yx, yy, head, tail, eps_t, n_epochs, a, b, negative_sample_rate,
         both = torch.cat([h, t])
         yx.scatter_add_(0, both, torch.cat([gx, -gx]))
         yy.scatter_add_(0, both, torch.cat([gy, -gy]))
+        if fixed:
+            yx[:fixed], yy[:fixed] = keep_x, keep_y
         next_sample.index_add_(0, due, eps_t.index_select(0, due))
         lag = (epoch - next_neg.index_select(0, due)) / eps_neg.index_select(0, due)
         n_neg = lag.floor_().clamp_(min=0).to(torch.int64)
@@ -203,30 +207,34 @@ def _fit_epochs(yx, yy, head, tail, eps_t, n_epochs, a, b, negative_sample_rate,
         coeff.masked_fill_(d2 <= 0, 0.0)
         yx.scatter_add_(0, src, _clipped(dx, coeff, alpha))
         yy.scatter_add_(0, src, _clipped(dy, coeff, alpha))
+        if fixed:
+            yx[:fixed], yy[:fixed] = keep_x, keep_y
 
 
 def umap_transform(
     *,
     knn_indices: np.ndarray,
     knn_dists: np.ndarray,
+    reference_knn: tuple[np.ndarray, np.ndarray],
     reference_embedding: np.ndarray,
-    n_epochs: int = TRANSFORM_EPOCHS,
+    n_epochs: int = N_EPOCHS,
     seed: int = 0,
     min_dist: float = 0.1,
     spread: float = 1.0,
     negative_sample_rate: int = 5,
 ) -> np.ndarray:
-    """New points placed on a fitted 2-D layout, as umap-learn's ``UMAP.transform`` does.
+    """New points placed on a fitted 2-D layout that does not move.
 
     Parameters
     ----------
     knn_indices, knn_dists
-        (n, k) the new points' nearest reference points (the fitted ones), nearest first.
+        (n, k + 1) each new point's nearest points among the m reference points and the n new
+        ones, itself first; indices 0 to m - 1 are reference points, m + i is new point i.
+    reference_knn
+        (indices, distances), (n, k): each new point's nearest reference points.
     reference_embedding
         (m, 2) the fitted layout; it does not move.
-    n_epochs
-        Optimisation epochs (umap-learn's transform takes a third of the fit's: 66 of 200).
-    seed, min_dist, spread, negative_sample_rate
+    n_epochs, seed, min_dist, spread, negative_sample_rate
         As :func:`umap_embedding`.
 
     Returns
@@ -236,69 +244,51 @@ def umap_transform(
 
     Notes
     -----
-    umap-learn 0.5 (``UMAP.transform``, ``init_graph_transform``, ``optimize_layout_euclidean``
-    with ``move_other=False``): memberships with local connectivity 0 (rho = 0); each point
-    starts at the membership-weighted mean of its neighbours' positions (at a neighbour's
-    position when it is at distance 0); edges below max / n_epochs are dropped; then SGD with
-    initial learning rate 1/4 in which only the new points move: attraction towards their
-    reference neighbours, repulsion from randomly drawn reference points. Each epoch applies
-    all its sampled edges at once, as :func:`umap_embedding` does.
+    The start is umap-learn 0.5's ``UMAP.transform``: memberships to the nearest reference
+    points with local connectivity 0, each new point at their membership-weighted mean (at a
+    reference point's position when it is at distance 0, ``init_graph_transform``). The
+    optimisation is the fit's (:func:`umap_embedding`: fuzzy union of the new points' k-NN
+    memberships, learning rate 1, negative samples from every point) over the edges of the new
+    points, to reference points and to each other, with the reference points held fixed.
+    umap-learn's transform keeps only the edges to reference points (and a learning rate of
+    1/4): new points unlike any reference point (the blurry samples of an early generator)
+    then land among the digits they resemble least badly, where their own neighbourhood is
+    lost (trustworthiness 0.926 against 0.997 for a joint fit, ``benchmarks/umap_speed.py``);
+    with their edges to each other they keep it.
     """
-    idx = np.asarray(knn_indices, np.int64)
-    n, k = idx.shape
+    r_idx, r_dist = (np.asarray(a) for a in reference_knn)
     ref = np.asarray(reference_embedding, np.float32)
-    vals = memberships(knn_dists, local_connectivity=0)
-    init = np.einsum("nk,nkc->nc", vals, ref[idx].astype(np.float64)) / vals.sum(1)[:, None]
+    m, (n, k) = len(ref), np.shape(knn_indices)
+    vals = memberships(r_dist, local_connectivity=0)
+    init = np.einsum("nk,nkc->nc", vals, ref[r_idx].astype(np.float64)) / vals.sum(1)[:, None]
     ones = vals == 1.0
     if ones.any():  # a copy of a reference point sits on it (umap-learn: the lowest index)
         rows = np.flatnonzero(ones.any(1))
-        first = np.where(ones[rows], idx[rows], np.iinfo(np.int64).max).min(1)
+        first = np.where(ones[rows], r_idx[rows], np.iinfo(np.int64).max).min(1)
         init[rows] = ref[first]
-    w = vals.ravel()
-    keep = w >= w.max() / n_epochs
-    head = torch.from_numpy(np.repeat(np.arange(n), k)[keep])
-    tail = torch.from_numpy(idx.ravel()[keep])
-    eps_t = torch.from_numpy(w.max() / w[keep])  # epochs per sample
+    idx = np.asarray(knn_indices, np.int64)
+    w = memberships(knn_dists, local_connectivity=1)
+    w[idx == m + np.arange(n)[:, None]] = 0.0
+    p = sp.coo_matrix((w.ravel(), (np.repeat(m + np.arange(n), k), idx.ravel())),
+                      shape=(m + n, m + n)).tocsr()  # fmt: skip
+    p.eliminate_zeros()
+    pt = p.T.tocsr()
+    graph = (p + pt - p.multiply(pt)).tocoo()
+    graph.data[graph.data < graph.data.max() / n_epochs] = 0.0
+    graph.eliminate_zeros()
     a, b = find_ab_params(spread, min_dist)
-    yx = torch.from_numpy(init[:, 0].astype(np.float32))
-    yy = torch.from_numpy(init[:, 1].astype(np.float32))
-    rx, ry = torch.from_numpy(ref[:, 0].copy()), torch.from_numpy(ref[:, 1].copy())
+    y = np.concatenate([ref, init.astype(np.float32)])
+    yx, yy = torch.from_numpy(y[:, 0].copy()), torch.from_numpy(y[:, 1].copy())
+    head = torch.from_numpy(graph.row.astype(np.int64))
+    tail = torch.from_numpy(graph.col.astype(np.int64))
+    eps_t = torch.from_numpy(graph.data.max() / graph.data)  # epochs per sample
     gen = torch.Generator().manual_seed(seed)
-    pool = torch.randint(0, len(ref), (max(1 << 20, 2 * negative_sample_rate * len(eps_t)),),
+    pool = torch.randint(0, m + n, (max(1 << 20, 2 * negative_sample_rate * len(eps_t)),),
                          generator=gen)  # fmt: skip
     with _one_thread():
-        _transform_epochs(yx, yy, rx, ry, head, tail, eps_t, n_epochs, a, b,
-                          negative_sample_rate, pool, gen)  # fmt: skip
-    return torch.stack([yx, yy], 1).numpy()
-
-
-def _transform_epochs(yx, yy, rx, ry, head, tail, eps_t, n_epochs, a, b, negative_sample_rate,
-                      pool, gen):  # fmt: skip
-    """:func:`umap_transform`'s SGD epochs: only ``yx``, ``yy`` move (in place)."""
-    next_sample = eps_t.clone()
-    eps_neg = eps_t / negative_sample_rate
-    next_neg = eps_neg.clone()
-    for epoch in range(n_epochs):
-        alpha = 0.25 * (1.0 - epoch / n_epochs)
-        due = torch.nonzero(next_sample <= epoch).flatten()
-        h, t = head.index_select(0, due), tail.index_select(0, due)
-        dx, dy, d2 = _cross_differences(yx, yy, h, rx, ry, t)
-        pb = _pow(d2, b)
-        coeff = (pb * a).add_(1).mul_(d2).reciprocal_().mul_(pb).mul_(-2 * a * b * alpha)
-        coeff.nan_to_num_(0.0)
-        yx.scatter_add_(0, h, _clipped(dx, coeff, alpha))
-        yy.scatter_add_(0, h, _clipped(dy, coeff, alpha))
-        next_sample.index_add_(0, due, eps_t.index_select(0, due))
-        lag = (epoch - next_neg.index_select(0, due)) / eps_neg.index_select(0, due)
-        n_neg = lag.floor_().clamp_(min=0).to(torch.int64)
-        next_neg.index_add_(0, due, n_neg * eps_neg.index_select(0, due))
-        src = torch.repeat_interleave(h, n_neg)
-        start = int(torch.randint(0, len(pool) - len(src) + 1, (1,), generator=gen))
-        dx, dy, d2 = _cross_differences(yx, yy, src, rx, ry, pool[start : start + len(src)])
-        coeff = _pow(d2, b).mul_(a).add_(1).mul_(d2 + 0.001).reciprocal_().mul_(2 * b * alpha)
-        coeff.masked_fill_(d2 <= 0, 0.0)
-        yx.scatter_add_(0, src, _clipped(dx, coeff, alpha))
-        yy.scatter_add_(0, src, _clipped(dy, coeff, alpha))
+        _fit_epochs(yx, yy, head, tail, eps_t, n_epochs, a, b, negative_sample_rate, pool, gen,
+                    fixed=m)  # fmt: skip
+    return torch.stack([yx[m:], yy[m:]], 1).numpy()
 
 
 def umap_layout(points: np.ndarray, *, seed: int, n_neighbors: int = N_NEIGHBORS,
@@ -320,29 +310,39 @@ def place(
     reference_embedding: np.ndarray,
     seed: int,
     n_neighbors: int = N_NEIGHBORS,
-    n_epochs: int = TRANSFORM_EPOCHS,
+    n_epochs: int = N_EPOCHS,
 ) -> np.ndarray:
     """``points`` placed on the fitted layout ``reference_embedding`` of ``reference`` (same
-    space): their ``n_neighbors`` nearest reference points (FAISS flat, float32) and
-    :func:`umap_transform`. (n, 2) float32."""
+    space) by :func:`umap_transform`: their ``n_neighbors`` nearest reference points and their
+    nearest among reference and new points (FAISS flat, float32). (n, 2) float32."""
     import faiss
 
     x = np.ascontiguousarray(points, np.float32).reshape(len(points), -1)
     base = np.ascontiguousarray(reference, np.float32).reshape(len(reference), -1)
+    m, k = len(base), n_neighbors
     index = faiss.IndexFlatL2(base.shape[1])
     index.add(base)
-    d2, idx = index.search(x, n_neighbors)
-    return umap_transform(knn_indices=idx, knn_dists=np.sqrt(np.maximum(d2, 0)),
+    d2_ref, i_ref = index.search(x, k)
+    own = graph_knn_of(x, min(k + 1, len(x)))  # among the new points, each itself first
+    # the k + 1 nearest among all points: itself, then the nearest of both lists
+    d2 = np.concatenate([own.distances.astype(np.float64) ** 2, d2_ref], 1)
+    idx = np.concatenate([own.indices + m, i_ref], 1)
+    d2[:, 0] = -1.0  # itself first
+    order = np.argsort(d2, axis=1, kind="stable")[:, : k + 1]
+    idx = np.take_along_axis(idx, order, 1)
+    dist = np.sqrt(np.maximum(np.take_along_axis(d2, order, 1), 0))
+    return umap_transform(knn_indices=idx, knn_dists=dist,
+                          reference_knn=(i_ref, np.sqrt(np.maximum(d2_ref, 0))),
                           reference_embedding=reference_embedding, n_epochs=n_epochs,
                           seed=seed)  # fmt: skip
 
 
-def _cross_differences(yx, yy, i, rx, ry, j):
-    """Differences y_i - r_j between moving points and fixed reference points, and squared
-    distances."""
-    dx = yx.index_select(0, i) - rx.index_select(0, j)
-    dy = yy.index_select(0, i) - ry.index_select(0, j)
-    return dx, dy, dx * dx + dy * dy
+def graph_knn_of(points: np.ndarray, k: int):
+    """:func:`ganalyze.neighbors.graph_knn` (imported here: the neighbours package imports
+    FAISS)."""
+    from ganalyze.neighbors import graph_knn
+
+    return graph_knn(points, k)
 
 
 def _differences(yx, yy, i, j):

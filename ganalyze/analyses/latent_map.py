@@ -4,7 +4,8 @@ The image side places generated samples, and one latent interpolation path, on t
 map: the UMAP layout of MNIST test in each space (mnist_cnn, then pixel), fitted once and kept
 in the reference cache (:meth:`ganalyze.reference.ReferenceData.test_map`), so that every
 report, and every step of a trajectory, draws its samples over the same map. Samples are
-placed as umap-learn's ``transform`` places new points (:func:`ganalyze.embedding.place`).
+placed on it (:func:`ganalyze.embedding.place`): started as umap-learn's ``transform`` starts
+new points, then optimised over their edges to the map and to each other, the map fixed.
 The latent side shows z by PCA and by UMAP (a layout of their own,
 :func:`ganalyze.embedding.umap_layout`), coloured by the digit G(z) becomes, and a slice
 G(a u + b v) through the prior. The layouts are umap-learn's algorithm without numba's
@@ -21,7 +22,7 @@ from matplotlib.figure import Figure
 
 from ganalyze import ood
 from ganalyze.analyses.base import Analysis, AnalysisResult, metric_adder, register
-from ganalyze.embedding import N_EPOCHS, N_NEIGHBORS, TRANSFORM_EPOCHS, place, umap_layout
+from ganalyze.embedding import N_EPOCHS, N_NEIGHBORS, place, umap_layout
 from ganalyze.reference import classify
 from ganalyze.stats import wilson_interval
 
@@ -94,9 +95,10 @@ class LatentMap(Analysis):
         res.notes.append(f"UMAP: the fixed MNIST map (the layout of the {len(test_labels)} MNIST "
                          f"test digits, {N_NEIGHBORS}-NN graph, {N_EPOCHS} epochs, min_dist 0.1, "
                          f"fitted once and shared by every report); the {n} generated samples "
-                         f"are placed on it as umap-learn's transform does (weighted mean of "
-                         f"their {N_NEIGHBORS} nearest test digits, then {TRANSFORM_EPOCHS} "
-                         f"epochs moving only them, seed {ctx.seed}).")  # fmt: skip
+                         f"are placed on it: each starts at the weighted mean of its "
+                         f"{N_NEIGHBORS} nearest test digits' positions (umap-learn's transform), "
+                         f"then {N_EPOCHS} epochs over their edges to test digits and to each "
+                         f"other move only them (seed {ctx.seed}).")  # fmt: skip
         if not ctx.generator.has_generator:
             res.notes.append("The latent views need a generator: a file of samples has none.")
             return res
