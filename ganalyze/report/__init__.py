@@ -234,7 +234,8 @@ class Report:
                     n_fake=None if pd.isna(row["n_fake"]) else int(row["n_fake"])))  # fmt: skip
             for name in item["tables"]:
                 path = folder / "tables" / f"{item['name']}_{name}.parquet"
-                res.tables[name] = pd.read_parquet(path)
+                if path.is_file():  # a trimmed folder (the committed showcase) may lack some
+                    res.tables[name] = pd.read_parquet(path)
             report.results.append(res)
         if (folder / "preview.npy").is_file():
             report.preview = np.load(folder / "preview.npy", allow_pickle=False)
