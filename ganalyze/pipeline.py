@@ -177,10 +177,10 @@ trust_pickle, timeout, num_classes, label_input, labels
         reference=reference,
     )
     available = ctx.available()
-    report = Report(meta=_meta(ctx, names, chosen, options))
     timings = {"load": time.perf_counter() - start}
     with _timed(timings, "sampling"):
         ctx.samples  # noqa: B018  (drawn once, here, so that no analysis's time includes it)
+    report = Report(meta=_meta(ctx, names, chosen, options))
     for name in _progress_bar(names, progress):
         analysis = REGISTRY[name]()
         analysis.params = chosen[name]

@@ -245,7 +245,8 @@ def plot_feature_pca(res: AnalysisResult, ax=None) -> Figure:
     pca = res.arrays["pca"]
     for key, label, color in (("test", "MNIST test", "0.55"), ("fake", "generated", "tab:red")):
         xy = pca[key]
-        ax.scatter(xy[:, 0], xy[:, 1], s=3, alpha=0.4, color=color, label=label, linewidths=0)
+        ax.scatter(xy[:, 0], xy[:, 1], s=3, alpha=0.4, color=color, label=label, linewidths=0,
+                   rasterized=True)  # fmt: skip
     ax.set(xlabel="PC 1 (MNIST test)", ylabel="PC 2", xticks=[], yticks=[])
     ax.legend(frameon=False, fontsize="small", markerscale=4)
     return ax.figure

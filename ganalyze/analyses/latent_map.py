@@ -150,7 +150,9 @@ def _path(ctx, labels: np.ndarray) -> dict[str, np.ndarray]:
 
 def _scatter(ax, xy: np.ndarray, labels: np.ndarray, size: float = 2.0, alpha=0.6) -> None:
     colors = np.array(LABEL_COLORS, dtype=object)[labels]
-    ax.scatter(xy[:, 0], xy[:, 1], s=size, c=list(colors), alpha=alpha, linewidths=0)
+    # rasterized: 20,000 vector markers make a PDF that takes a second to write and to open
+    ax.scatter(xy[:, 0], xy[:, 1], s=size, c=list(colors), alpha=alpha, linewidths=0,
+               rasterized=True)  # fmt: skip
     ax.set(xticks=[], yticks=[])
 
 
@@ -167,7 +169,7 @@ def plot_image_map(res: AnalysisResult, ax=None, *, space: str) -> Figure:
     fake, test, path = emb[:n], emb[n : n + len(test_labels)], emb[n + len(test_labels) :]
     _scatter(left, test, test_labels)
     left.set_title(f"MNIST test ({space})", fontsize="medium")
-    right.scatter(test[:, 0], test[:, 1], s=2, color="0.85", linewidths=0)
+    right.scatter(test[:, 0], test[:, 1], s=2, color="0.85", linewidths=0, rasterized=True)
     _scatter(right, fake, res.arrays["fake_labels"])
     if len(path):
         right.plot(path[:, 0], path[:, 1], "-o", color="k", ms=2.5, lw=1.0, label="latent path")
