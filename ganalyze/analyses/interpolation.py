@@ -171,9 +171,9 @@ class Interpolation(Analysis):
         # both walks labelled in one pass: their shared endpoints are classified once
         both_labels, both_feats = ctx.labels_and_features(torch.cat(list(walks.values())))
         rate = float(np.mean(ctx.sample_labels == ood.UNRECOGNIZABLE))
-        note = ood.not_meaningful(
-            rate, "label_changes and excess_label_changes (linear and slerp)"
-        )  # unrecognizable all along would count as no change
+        counted = [f"{name}{sfx}" for sfx in ("", SLERP) for name in COUNTS]
+        # unrecognizable all along would count as no change
+        note = ood.not_meaningful(rate, f"{', '.join(counted[:-1])} and {counted[-1]}")
         if note is not None:
             res.notes.append(note)
         for part, (sfx, interp) in enumerate((("", lerp), (SLERP, slerp))):
