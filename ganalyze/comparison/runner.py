@@ -142,6 +142,7 @@ def _run_entry(entry: Entry, settings: Settings, runs: str | None) -> Outcome:
         report = audit(
             entry.spec, n_samples=settings.n_samples, seed=settings.seed,
             analyses=settings.analyses, params=settings.params, reference=reference,
+            progress=False,  # compare logs one line per audit
             train_indices=entry.train_indices, load=LoadOptions(device=settings.device,
                                                                 **entry.load),
         )  # fmt: skip
