@@ -226,14 +226,12 @@ class Context:
         # identical frames (a generator that stands still) are classified and searched once
         flat, inverse = np.unique(flat, axis=0, return_inverse=True)
         probs, feats = classify(torch.from_numpy(flat).reshape(-1, 1, 28, 28))
-        # the rule of ganalyze.ood, its tests cheapest first: a frame that is unrecognizable
-        # by its confidence needs no search, one beyond the mnist_cnn threshold no pixel search
-        out = probs.max(1) < ood.MIN_CONFIDENCE
-        for space, x in (("mnist_cnn", feats), ("pixel", flat)):
-            rows = np.flatnonzero(~out)
-            if len(rows):
-                kth = self.train_index(space).search(x[rows], K_OOD).kth
-                out[rows] = kth > self.ood_thresholds[space]
+        spaces = {"mnist_cnn": feats, "pixel": flat}
+        out = ood.unrecognizable_cheapest_first(  # the rule of ganalyze.ood
+            probs=probs, thresholds=self.ood_thresholds,
+            kth_of=lambda space, rows: self.train_index(space).search(spaces[space][rows],
+                                                                     K_OOD).kth,
+        )  # fmt: skip
         labels = np.where(out, ood.UNRECOGNIZABLE, probs.argmax(1))
         inverse = inverse.ravel()
         return labels[inverse], feats[inverse]

@@ -53,6 +53,22 @@ def unrecognizable(
     return {"ood": ood, "low_confidence": low, "unrecognizable": ood | low}
 
 
+def unrecognizable_cheapest_first(
+    *, probs: np.ndarray, kth_of, thresholds: dict[str, float],
+    min_confidence: float = MIN_CONFIDENCE,
+) -> np.ndarray:
+    """The ``unrecognizable`` mask of :func:`unrecognizable`, its tests cheapest first: an
+    image unrecognizable by its confidence needs no neighbour search, one beyond the mnist_cnn
+    threshold no pixel search. ``kth_of(space, rows)`` returns the k-th MNIST-train distances
+    of those rows in ``space``. The same mask as the full rule, for a fraction of the searches."""
+    out = probs.max(1) < min_confidence
+    for space in ("mnist_cnn", "pixel"):
+        rows = np.flatnonzero(~out)
+        if len(rows):
+            out[rows] = kth_of(space, rows) > thresholds[space]
+    return out
+
+
 def digit_labels(
     *, probs: np.ndarray, kth: dict[str, np.ndarray], thresholds: dict[str, float]
 ) -> np.ndarray:

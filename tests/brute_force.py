@@ -13,8 +13,11 @@ def brute_force_knn(*, queries: np.ndarray, base: np.ndarray, k: int) -> Neighbo
     b = np.asarray(base, dtype=np.float64).reshape(len(base), -1)
     out_d = np.empty((len(q), k), dtype=np.float64)
     out_i = np.empty((len(q), k), dtype=np.int64)
+    step = max(1, (32 << 20) // (16 * 8 * max(1, b.shape[1])))  # base rows: temporaries ~64 MB
     for s in range(0, len(q), 16):
-        d2 = ((q[s : s + 16, None, :] - b[None, :, :]) ** 2).sum(-1)
+        block = q[s : s + 16, None, :]
+        d2 = np.concatenate([((block - b[None, j : j + step, :]) ** 2).sum(-1)
+                             for j in range(0, len(b), step)], axis=1)  # fmt: skip
         order = np.lexsort((np.broadcast_to(np.arange(len(b)), d2.shape), d2), axis=1)[:, :k]
         out_i[s : s + 16] = order
         out_d[s : s + 16] = np.sqrt(np.take_along_axis(d2, order, 1))

@@ -201,6 +201,13 @@ def test_ood_rule_is_one_function_used_by_context_and_modes(small_context, monke
     assert result.metric("unrecognizable_rate").value == pytest.approx(np.mean(labels == 10))
     assert table["unrecognizable"].to_numpy()[60:].all()  # noise is no digit
     calls.clear()
-    other = ctx.labels_of(ctx.images[:5])
+    lazy = ood.unrecognizable_cheapest_first
+
+    def lazy_spy(**kwargs):
+        calls.append(len(kwargs["probs"]))
+        return lazy(**kwargs)
+
+    monkeypatch.setattr(ood, "unrecognizable_cheapest_first", lazy_spy)
+    other = ctx.labels_of(ctx.images[:5])  # any other images: the same rule, cheapest first
     assert calls == [5]
     np.testing.assert_array_equal(other, labels[:5])

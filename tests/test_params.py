@@ -95,8 +95,8 @@ def test_values_are_checked_where_declared(analysis, values, message) -> None:
 
 def test_unknown_analysis_lists_the_valid_parameters() -> None:
     with pytest.raises(InputError, match=r"unknown analyses \['interp'\]; the parameters are: "
-                       r"memorization\.copy_percentile, .*distribution\.bootstrap, "
-                       r"interpolation\.digits"):  # fmt: skip
+                       r"conditional\.pairs, .*memorization\.copy_percentile, "
+                       r".*distribution\.bootstrap, interpolation\.digits"):  # fmt: skip
         resolve_params({"interp": {"digits": (1, 2)}})
     with pytest.raises(InputError, match="must be a mapping of field to value"):
         resolve_params({"interpolation": (1, 2)})
@@ -108,7 +108,8 @@ def test_unknown_analysis_lists_the_valid_parameters() -> None:
     ("args", "message"),
     [
         (["--param", "interp.digits=1,2"], "Invalid value for '--param': Parameters for unknown "
-         "analyses ['interp']; the parameters are: memorization.copy_percentile"),
+         "analyses ['interp']; the parameters are: conditional.pairs, conditional.frames, "
+         "memorization.copy_percentile"),
         (["--param", "interpolation.digitz=1,2"], "Unknown parameter interpolation.digitz; the "
          "parameters of interpolation are: interpolation.digits, interpolation.pairs"),
         (["--param", "interpolation.digits"], "expected ANALYSIS.FIELD=VALUE (e.g. "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -36,8 +37,16 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_progress_when_interactive_and_on_request(reference, digits_file, monkeypatch) -> None:
+def test_progress_when_interactive_and_on_request(
+    reference, digits_file, monkeypatch, request
+) -> None:
     run = {"analyses": "modes", "reference": reference}
+    for name in ("ganalyze", "reference_gan"):  # as in a fresh process, whatever ran before
+        log = logging.getLogger(name)
+        monkeypatch.setattr(log, "handlers", [])
+        monkeypatch.setattr(log, "propagate", True)
+        request.addfinalizer(lambda log=log, level=log.level: log.setLevel(level))
+        log.setLevel(logging.NOTSET)
     quiet, shown = io.StringIO(), _Terminal()
     monkeypatch.setattr("sys.stderr", quiet)  # a pipe or a log file: silent by default
     assert not pipeline.interactive()
