@@ -396,24 +396,10 @@ def from_entry_point(
             f"file.py:Class.method); {where} is a {type(obj).__name__}."
         )
     target = resolve_object(obj, where, timeout, init_kwargs)
-    bound = getattr(target, "__self__", None)
-    owner = made if made is not None else target if isinstance(target, nn.Module) else None
-    if owner is None and isinstance(bound, nn.Module):
-        owner = bound  # model.decode on a module-level instance
-    files = {}
-    source = _source_file(left, module)
-    if source is not None:
-        files["entry_point"] = {"path": str(source), "sha256": file_sha256(source)}
-    if weights is not None:
-        if owner is None:
-            raise LoaderError(
-                f"--weights needs {where} to give an nn.Module or a method of one; it gave a "
-                f"{type(target).__name__}."
-            )
-        digest = _load_weights(owner, Path(weights), trust_pickle, where)
-        files["weights"] = {"path": str(weights), "sha256": digest}
-    if owner is not None:
-        owner.to(device).eval()
+    owner, files = _owner_with_weights(
+        target, made, left, module, weights, trust_pickle, device, where,
+        roles=("entry_point", "weights"), option="--weights",
+    )  # fmt: skip
     method = attr.rsplit(".", 1)[-1]
     gen = Generator(
         "entry_point",
@@ -455,25 +441,41 @@ def discriminator_from_entry_point(
     module: Any = _import(left, timeout)
     obj, made, _ = _walk(module, attr, left, where, timeout, None)
     target = resolve_object(obj, where, timeout, None)
-    bound = getattr(target, "__self__", None)
-    owner = made if made is not None else target if isinstance(target, nn.Module) else None
-    if owner is None and isinstance(bound, nn.Module):
-        owner = bound
-    files = {}
-    source = _source_file(left, module)
-    if source is not None:
-        files["discriminator"] = {"path": str(source), "sha256": file_sha256(source)}
-    if weights is not None:
-        if owner is None:
-            raise LoaderError(
-                f"--d-weights needs --discriminator {where} to give an nn.Module or a method of "
-                f"one; it gave a {type(target).__name__}."
-            )
-        digest = _load_weights(owner, Path(weights), trust_pickle, where, "--d-weights",
-                               key="discriminator")  # fmt: skip
-        files["d_weights"] = {"path": str(weights), "sha256": digest}
-    if owner is not None:
-        owner.to(device).eval()
+    _, files = _owner_with_weights(
+        target, made, left, module, weights, trust_pickle, device, where,
+        roles=("discriminator", "d_weights"), option="--d-weights",
+    )  # fmt: skip
     d = Discriminator(target, None, None, device=device, name=f"--discriminator {where}",
                       timeout=timeout)  # fmt: skip
     return d, files
+
+
+def _owner_with_weights(
+    target: Any, made: Any, left: str, module: Any, weights: Path | None, trust_pickle: bool,
+    device: torch.device, where: str, *, roles: tuple[str, str], option: str,
+) -> tuple[nn.Module | None, dict[str, dict[str, str]]]:  # fmt: skip
+    """The nn.Module an entry point's object belongs to (the constructed class, the module
+    itself, or the instance a method is bound to: ``model.decode``), with ``weights`` loaded
+    into it and moved to ``device`` in eval mode; and the files involved (path and sha256 of
+    the source file and the weights, under ``roles``)."""
+    bound = getattr(target, "__self__", None)
+    owner = made if made is not None else target if isinstance(target, nn.Module) else None
+    if owner is None and isinstance(bound, nn.Module):
+        owner = bound  # model.decode on a module-level instance
+    files = {}
+    source = _source_file(left, module)
+    if source is not None:
+        files[roles[0]] = {"path": str(source), "sha256": file_sha256(source)}
+    if weights is not None:
+        if owner is None:
+            given = f"--discriminator {where}" if option == "--d-weights" else where
+            raise LoaderError(
+                f"{option} needs {given} to give an nn.Module or a method of one; it gave a "
+                f"{type(target).__name__}."
+            )
+        key = "discriminator" if option == "--d-weights" else "generator"
+        digest = _load_weights(owner, Path(weights), trust_pickle, where, option, key=key)
+        files[roles[1]] = {"path": str(weights), "sha256": digest}
+    if owner is not None:
+        owner.to(device).eval()
+    return owner, files
