@@ -46,7 +46,7 @@ from torch import nn
 
 from ganalyze.errors import LoaderError
 from ganalyze.generators.base import DEFAULT_TIMEOUT, Discriminator, Generator, call_user
-from ganalyze.generators.files import infer_latent_dim, load_torch_file
+from ganalyze.generators.files import infer_latent_dim, load_state_file
 
 # submodules whose first layer gives a method's latent size (a VAE's decode uses its decoder)
 _DECODER_NAMES = ("decoder", "dec", "generator", "gen", "netG", "G")
@@ -325,13 +325,7 @@ def _load_weights(
 ) -> str:  # fmt: skip
     """Load a state_dict file (torch or safetensors) into ``module``; its sha256. A checkpoint
     holding several state_dicts gives the one under ``key``."""
-    kind, state, digest = load_torch_file(weights, trust_pickle, option)
-    if kind not in ("torch", "safetensors"):
-        name = "a TorchScript module" if kind == "torchscript" else "a torch.export program"
-        raise LoaderError(
-            f"{option} {weights} is {name}; expected a state_dict (torch.save or "
-            "safetensors). Pass the module itself as the spec instead."
-        )
+    state, digest = load_state_file(weights, trust_pickle, option)
     if isinstance(state, dict) and isinstance(state.get(key), dict):
         state = state[key]
     elif isinstance(state, dict) and isinstance(state.get("state_dict"), dict):

@@ -80,14 +80,20 @@ def safe_load(path: Path, trust_pickle: bool = False, what: str = "generator") -
     """A torch or safetensors file of tensors and plain data (a checkpoint or state_dict); an
     archive of a whole model (TorchScript, torch.export) is refused here with a message saying
     so."""
-    kind, obj, _ = load_torch_file(path, trust_pickle, what)
+    return load_state_file(path, trust_pickle, what)[0]
+
+
+def load_state_file(path: Path, trust_pickle: bool = False, what: str = "generator"
+                    ) -> tuple[Any, str]:  # fmt: skip
+    """:func:`safe_load` and the file's sha256."""
+    kind, obj, digest = load_torch_file(path, trust_pickle, what)
     if kind not in ("torch", "safetensors"):
         name = "a TorchScript module" if kind == "torchscript" else "a torch.export program"
         raise LoaderError(
-            f"{what} {path} is {name}; expected a state_dict saved with torch.save "
-            "(tensors only). Pass the module itself as the spec instead."
+            f"{what} {path} is {name}; expected a state_dict (torch.save or safetensors). "
+            "Pass the module itself as the spec instead."
         )
-    return obj
+    return obj, digest
 
 
 @contextlib.contextmanager
