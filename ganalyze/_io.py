@@ -167,13 +167,14 @@ def write_text(text: str, path: str | os.PathLike[str]) -> Path:
 def save_figure(fig: Any, stem: str | os.PathLike[str], dpi: int = 150) -> list[Path]:
     """Save a matplotlib figure as ``stem.png`` and ``stem.pdf`` (vector, TrueType fonts:
     venues reject Type 3), atomically."""
-    import matplotlib
+    from ganalyze.report.figures import render
 
+    files = render(fig, dpi=dpi)
     paths = []
     for ext in ("png", "pdf"):
         target = Path(f"{stem}.{ext}")
-        with atomic_path(target) as tmp, matplotlib.rc_context({"pdf.fonttype": 42}):
-            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(getattr(files, ext))
         paths.append(target)
     return paths
 

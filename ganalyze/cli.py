@@ -529,6 +529,7 @@ def report(spec: str | None, out: str | None, quiet: bool, **options: Any) -> No
     from ganalyze.generators import LoadOptions
     from ganalyze.pipeline import audit
     from ganalyze.report import default_name
+    from ganalyze.report.figures import BackgroundRenderer
 
     if spec is None and options["discriminator"] is None:
         raise click.UsageError("Missing argument 'SPEC' (or --discriminator D to audit a "
@@ -542,9 +543,10 @@ def report(spec: str | None, out: str | None, quiet: bool, **options: Any) -> No
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
     _check_params(options)
-    result = audit(spec, progress=not quiet, load=load, **options)
     target = Path(out) if out else Path("reports") / default_name(spec or str(load.discriminator))
-    index = result.save(target)
+    with BackgroundRenderer() as renderer:  # figures rendered on the core the audit leaves idle
+        result = audit(spec, progress=not quiet, load=load, renderer=renderer, **options)
+        index = result.save(target)
     for name, flag in result.flags:
         click.echo(f"[{name}] {flag.message}")
     click.echo(f"Report: {index}")

@@ -26,6 +26,8 @@ from ganalyze.generators.base import DEFAULT_TIMEOUT
 from ganalyze.generators.options import merge_options
 from ganalyze.reference import ReferenceData
 from ganalyze.report import Report
+from ganalyze.report.figures import BackgroundRenderer
+from ganalyze.report.figures import submit as submit_figures
 from ganalyze.stats import NotEnoughData
 
 logger = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ def audit(
     num_classes: int | None = None,
     label_input: str | None = None,
     labels: str = "uniform",
+    renderer: BackgroundRenderer | None = None,
 ) -> Report:
     """Audit a generator (or a file of samples) and return its :class:`Report`.
 
@@ -127,6 +130,11 @@ def audit(
         :meth:`ReferenceData.from_arrays`; default MNIST from ``data_dir`` (then unused).
     load
         The loading options, a :class:`ganalyze.LoadOptions`.
+    renderer
+        A :class:`ganalyze.report.figures.BackgroundRenderer`: each analysis's figures are
+        rendered in its helper process as soon as the analysis finishes, on a core the audit
+        leaves idle, and :meth:`Report.save` writes what it sent back. Default: the figures
+        are drawn and rendered by ``save``. The files are the same either way.
     discriminator, weights, latent_dim, prior, output_range, d_input_range, d_output, \
 trust_pickle, timeout, num_classes, label_input, labels
         A shorthand for the fields of ``load`` (``device`` above is its device); a keyword that
@@ -196,7 +204,9 @@ trust_pickle, timeout, num_classes, label_input, labels
             logger.warning("skipping %s: %s", name, exc)
             report.skipped.append((name, str(exc)))
             continue
-        report.results.append(result)  # its figures are drawn when the report is saved
+        report.results.append(result)  # its figures are drawn when the report is saved,
+        if renderer is not None:  # or now, by a helper process
+            submit_figures(report, result, renderer)
     report.meta.update(_facts(ctx))
     report.meta["latents_sha256"] = _digest(ctx.latents)
     report.preview = _preview(ctx.images)

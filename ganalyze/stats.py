@@ -60,6 +60,31 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
     return (float(min(p, max(0.0, centre - half))), float(max(p, min(1.0, centre + half))))
 
 
+def score_groups(
+    positive: np.ndarray, negative: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each score's rank among the distinct scores of both sets (ascending): the groups of
+    ``positive``, of ``negative``, and how many distinct scores there are. Counting a
+    resample's groups (``np.bincount``) gives its :func:`auc_from_counts` without a sort."""
+    _, inverse = np.unique(np.concatenate([positive, negative]), return_inverse=True)
+    inverse = inverse.ravel()
+    return inverse[: len(positive)], inverse[len(positive) :], int(inverse.max(initial=-1) + 1)
+
+
+def score_counts(positive: np.ndarray, negative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positives and negatives per distinct score, scores ascending (float64 counts)."""
+    g_pos, g_neg, size = score_groups(positive, negative)
+    return (np.bincount(g_pos, minlength=size).astype(np.float64),
+            np.bincount(g_neg, minlength=size).astype(np.float64))  # fmt: skip
+
+
+def auc_from_counts(pos: np.ndarray, neg: np.ndarray) -> float:
+    """ROC AUC (ties count one half) from the positives and negatives per distinct score,
+    ascending: the Mann-Whitney U of positives against negatives over n_pos * n_neg, exact
+    (U is a sum of half-integers)."""
+    return float((pos * (np.cumsum(neg) - 0.5 * neg)).sum() / (pos.sum() * neg.sum()))
+
+
 def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
     """KL(p || q) in nats; terms with p = 0 contribute 0; inf where p > 0 = q."""
     p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)

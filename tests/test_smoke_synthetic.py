@@ -22,11 +22,15 @@ from ganalyze.analyses.base import registered
 from ganalyze.data import MNISTSplit
 from ganalyze.errors import InputError
 from ganalyze.reference import ReferenceData
+from ganalyze.report.figures import BackgroundRenderer
 
 N_SAMPLES, N_MEMBERS, SEED = 200, 300, 3
 NO_DIGITS = {"kl_to_train", "kl_to_uniform", "entropy"}  # of the recognizable samples' digits
 NOT_MEANINGFUL = {"latent_label_stability", "label_changes", "excess_label_changes",
                   "label_changes_slerp", "excess_label_changes_slerp", "authenticity"}  # fmt: skip
+
+
+HELPED: dict = {}  # (analysis, figure) -> the helper process's answer
 
 
 def _no_mnist(*args, **kwargs):
@@ -60,8 +64,13 @@ def smoke(synthetic_reference, tmp_path_factory) -> tuple:
                           sample_every=1, seed=SEED)  # fmt: skip
         ckpt = train(cfg)
         params = {"interpolation": {"pairs": 8, "frames": 8}}
-        report = audit(ckpt, n_samples=N_SAMPLES, seed=SEED, reference=ref, params=params)
-        folder = report.save(tmp_path_factory.mktemp("report") / "synthetic").parent
+        with BackgroundRenderer() as renderer:  # as `ganalyze report` renders figures
+            report = audit(ckpt, n_samples=N_SAMPLES, seed=SEED, reference=ref, params=params,
+                           renderer=renderer)  # fmt: skip
+            HELPED.update(report.__dict__["_figure_files"])
+            for future in HELPED.values():  # each answered before save() could render it here
+                future.exception(timeout=600)
+            folder = report.save(tmp_path_factory.mktemp("report") / "synthetic").parent
     assert not any(empty.iterdir()), "nothing may be downloaded into GANALYZE_DATA"
     return report, folder
 
@@ -106,6 +115,16 @@ def test_analysis_metrics_reach_the_files(smoke, name) -> None:
         assert math.isfinite(m.value) or undefined, (m.name, m.value, rate, result.notes)
     for fig in result.figures:
         assert (folder / "figures" / f"{name}_{fig}.png").stat().st_size > 0
+
+
+def test_every_figure_of_every_analysis_renders_in_the_helper(smoke) -> None:
+    report, folder = smoke
+    expected = {(r.name, name) for r in report.results for name in r.figures}
+    assert set(HELPED) == expected and len(expected) >= 15
+    failed = {key: f.exception() for key, f in HELPED.items() if f.exception() is not None}
+    assert not failed
+    for (analysis, name), future in HELPED.items():
+        assert (folder / "figures" / f"{analysis}_{name}.png").read_bytes() == future.result().png
 
 
 def test_report_files_agree(smoke) -> None:

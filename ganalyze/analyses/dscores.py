@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy.stats import rankdata
 
 from ganalyze.analyses.base import Analysis, AnalysisResult, Flag, metric_adder, register
-from ganalyze.stats import MORE_MEMBERS
+from ganalyze.stats import MORE_MEMBERS, auc_from_counts, score_counts, score_groups
 
 AUC_FLAG = 0.55
 N_MEMBERS = 10_000
@@ -34,21 +33,21 @@ MEANS = {"train": D_TRAIN_MEAN, "test": D_TEST_MEAN, "gen": D_GEN_MEAN}  # score
 def roc_auc(*, positive: np.ndarray, negative: np.ndarray) -> float:
     """ROC AUC of scores separating ``positive`` from ``negative`` (ties count one half):
     the Mann-Whitney U of positive against negative over n_pos * n_neg."""
-    ranks = rankdata(np.concatenate([positive, negative]))
-    n1, n0 = len(positive), len(negative)
-    return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+    return auc_from_counts(*score_counts(positive, negative))
 
 
 def bootstrap_auc(
     *, positive: np.ndarray, negative: np.ndarray, n_boot: int = N_BOOTSTRAP, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile 95% interval of :func:`roc_auc`, resampling each class separately."""
+    """Percentile 95% interval of :func:`roc_auc`, resampling each class separately (a
+    resample of scores is a count of their distinct-score groups: no sort per resample)."""
+    g_pos, g_neg, size = score_groups(positive, negative)
     rng = np.random.default_rng(seed)
-    values = [
-        roc_auc(positive=rng.choice(positive, len(positive)),
-                negative=rng.choice(negative, len(negative)))
-        for _ in range(n_boot)
-    ]  # fmt: skip
+    values = []
+    for _ in range(n_boot):  # the draws of rng.choice(positive, n1), rng.choice(negative, n0)
+        pos = np.bincount(g_pos[rng.integers(0, len(g_pos), len(g_pos))], minlength=size)
+        neg = np.bincount(g_neg[rng.integers(0, len(g_neg), len(g_neg))], minlength=size)
+        values.append(auc_from_counts(pos.astype(np.float64), neg.astype(np.float64)))
     lo, hi = np.percentile(values, [2.5, 97.5])
     return float(lo), float(hi)
 

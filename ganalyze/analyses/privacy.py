@@ -35,7 +35,7 @@ from ganalyze.analyses.base import (
 )
 from ganalyze.analyses.distribution import MAX_BOOTSTRAP
 from ganalyze.neighbors import knn
-from ganalyze.stats import MORE_MEMBERS, require
+from ganalyze.stats import MORE_MEMBERS, auc_from_counts, require, score_counts
 
 SPACES = ("pixel", "mnist_cnn")
 FPRS = {"1pct": 0.01, "0_1pct": 0.001}  # metric suffix -> false-positive rate
@@ -67,27 +67,18 @@ def tpr_at_fpr(*, member: np.ndarray, nonmember: np.ndarray, fpr: float) -> floa
     FPR strictly below the target; with 5,000 non-members at 0.1% the two differ by one false
     positive (5 here, 4 there).
     """
-    return _from_counts(*_counts(member, nonmember), fprs=(fpr,))[1][0]
+    return _from_counts(*score_counts(member, nonmember), fprs=(fpr,))[1][0]
 
 
 def roc_auc(*, member: np.ndarray, nonmember: np.ndarray) -> float:
     """ROC AUC of scores separating members from non-members (ties count one half)."""
-    return _from_counts(*_counts(member, nonmember), fprs=())[0]
-
-
-def _counts(member: np.ndarray, nonmember: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Members and non-members per distinct score, scores ascending."""
-    _, inverse = np.unique(np.concatenate([member, nonmember]), return_inverse=True)
-    size = inverse.max() + 1
-    n1 = len(member)
-    return (np.bincount(inverse[:n1], minlength=size).astype(np.float64),
-            np.bincount(inverse[n1:], minlength=size).astype(np.float64))  # fmt: skip
+    return _from_counts(*score_counts(member, nonmember), fprs=())[0]
 
 
 def _from_counts(pos: np.ndarray, neg: np.ndarray, fprs) -> tuple[float, list[float]]:
     """AUC and TPR at each FPR of ``fprs`` from the counts per distinct score (ascending)."""
     n1, n0 = pos.sum(), neg.sum()
-    auc = float((pos * (np.cumsum(neg) - 0.5 * neg)).sum() / (n1 * n0))
+    auc = auc_from_counts(pos, neg)
     pos_top, neg_top = np.cumsum(pos[::-1]), np.cumsum(neg[::-1])  # at or above each score
     tprs = []
     for fpr in fprs:
@@ -98,7 +89,7 @@ def _from_counts(pos: np.ndarray, neg: np.ndarray, fprs) -> tuple[float, list[fl
 
 def roc_curve(*, member: np.ndarray, nonmember: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """FPR and TPR at every threshold (observed scores, highest first), from (0, 0)."""
-    pos, neg = _counts(member, nonmember)
+    pos, neg = score_counts(member, nonmember)
     return (np.r_[0.0, np.cumsum(neg[::-1]) / neg.sum()],
             np.r_[0.0, np.cumsum(pos[::-1]) / pos.sum()])  # fmt: skip
 
@@ -115,7 +106,7 @@ def attack_metrics(
         ``mia_auc``, ``mia_tpr_at_fpr_1pct``, ``mia_tpr_at_fpr_0_1pct`` -> (value, low, high),
         by :func:`roc_auc` and :func:`tpr_at_fpr`.
     """
-    pos, neg = _counts(member, nonmember)
+    pos, neg = score_counts(member, nonmember)
     size = len(pos)
     # each query's distinct-score group: a resample is a pair of bincounts
     g_pos = np.repeat(np.arange(size), pos.astype(np.int64))

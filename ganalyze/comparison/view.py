@@ -5,7 +5,6 @@ with the rows of :mod:`ganalyze.comparison.tables` and the figures of
 from __future__ import annotations
 
 import base64
-import io
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,10 @@ from ganalyze.comparison.tables import (
     run_link,
     summary_rows,
 )
+from ganalyze.report.figures import render as render_figure
 from ganalyze.report.html import (
     _ENV,  # the report's templates, autoescape and filters
     legends_outside,
-    save_pdf,
 )
 from ganalyze.report.latex import comparison_latex
 
@@ -153,15 +152,14 @@ def write_outputs(comparison: Comparison, out: str | Path) -> None:
     for name, draw in figures(comparison).items():
         fig = legends_outside(draw())
         try:
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-            pngs[name] = buf.getvalue()
-            with atomic_path(folder / f"{name}.png") as tmp:
-                tmp.write_bytes(pngs[name])
-            with atomic_path(folder / f"{name}.pdf") as tmp:
-                save_pdf(fig, tmp)
+            files = render_figure(fig)
         finally:
             fig.clear()
+        pngs[name] = files.png
+        with atomic_path(folder / f"{name}.png") as tmp:
+            tmp.write_bytes(files.png)
+        with atomic_path(folder / f"{name}.pdf") as tmp:
+            tmp.write_bytes(files.pdf)
     with atomic_path(out / "index.html") as tmp:
         tmp.write_text(render(comparison, pngs), encoding="utf-8")
     with atomic_path(out / "metrics.tex") as tmp:

@@ -117,6 +117,13 @@ class Report:
 
         return report_latex(self)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without figures still being rendered by a helper (they are rendered again
+        when the copy is saved)."""
+        state = dict(self.__dict__)
+        state.pop("_figure_files", None)
+        return state
+
     def to_html(self) -> str:
         from ganalyze.report.html import render
 
@@ -139,19 +146,20 @@ class Report:
 
         Returns the path of index.html.
         """
-        from ganalyze.report.html import draw, figure_png, save_pdf
+        from ganalyze.report.figures import figure_files, settle
 
         target = Path(os.path.abspath(Path(directory).expanduser()))
+        settle(self)  # figures a helper process has not rendered yet are rendered here
         with atomic_dir(target, is_report_dir, what="report") as out:
             (out / "figures").mkdir()
             if any(r.tables for r in self.results):
                 (out / "tables").mkdir()
             for r in self.results:
-                for name in r.figures:  # drawn here, from the result's data
+                for name in r.figures:  # drawn from the result's data, here or by a helper
                     stem = out / "figures" / f"{r.name}_{name}"
-                    fig = draw(r, name)
-                    stem.with_suffix(".png").write_bytes(figure_png(self, r, name, fig))
-                    save_pdf(fig, stem.with_suffix(".pdf"))
+                    files = figure_files(self, r, name)
+                    stem.with_suffix(".png").write_bytes(files.png)
+                    stem.with_suffix(".pdf").write_bytes(files.pdf)
                 for name, table in r.tables.items():
                     stem = out / "tables" / f"{r.name}_{name}"
                     table.to_csv(stem.with_suffix(".csv"), index=False)

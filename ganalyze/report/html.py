@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import base64
-import io
 import math
-from pathlib import Path
 from typing import Any
 
 import jinja2
-import matplotlib
 
 from ganalyze.report.captions import caption
 from ganalyze.report.numbers import metric_text
@@ -40,16 +37,6 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 _ENV.filters["fmt"] = fmt
 
-# Figures for papers: TrueType (Type 42) fonts in PDF and PS, which venues accept; matplotlib's
-# default Type 3 fonts are refused by some.
-PAPER_FONTS = {"pdf.fonttype": 42, "ps.fonttype": 42}
-
-
-def save_pdf(fig: Any, path: str | Path) -> None:
-    """Write ``fig`` as a vector PDF with TrueType (Type 42) fonts."""
-    with matplotlib.rc_context(PAPER_FONTS):
-        fig.savefig(path, format="pdf", bbox_inches="tight")
-
 
 def legends_outside(fig: Any) -> Any:
     """Move each legend drawn inside its axes to the right of them, where it covers no data (a
@@ -74,17 +61,12 @@ def draw(result, name: str) -> Any:
     return legends_outside(result.draw(name))
 
 
-def figure_png(report, result, name: str, fig: Any = None) -> bytes:
-    """Figure ``name`` of ``result`` as PNG, drawn (unless ``fig`` is given) and rendered once
-    per report: the file and the inlined copy agree."""
-    cache = report.__dict__.setdefault("_png_cache", {})
-    key = (result.name, name)
-    if key not in cache:
-        fig = draw(result, name) if fig is None else fig
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-        cache[key] = buf.getvalue()
-    return cache[key]
+def figure_png(report, result, name: str) -> bytes:
+    """Figure ``name`` of ``result`` as PNG, rendered once per report
+    (:func:`ganalyze.report.figures.figure_files`): the file and the inlined copy agree."""
+    from ganalyze.report.figures import figure_files
+
+    return figure_files(report, result, name).png
 
 
 _RANGES = {"-1,1": "[-1, 1]", "0,1": "[0, 1]", "0,255": "0-255"}
