@@ -37,7 +37,8 @@ def _reset() -> bool:
 
 
 def _enabled() -> bool:
-    return bool(os.environ.get("GANALYZE_MEMORY_REPORT") or os.environ.get("GANALYZE_MEMORY_LIMIT_MB"))
+    env = os.environ
+    return bool(env.get("GANALYZE_MEMORY_REPORT") or env.get("GANALYZE_MEMORY_LIMIT_MB"))
 
 
 @pytest.hookimpl(hookwrapper=True)

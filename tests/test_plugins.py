@@ -1,5 +1,6 @@
 """Analyses found without an import list, and third-party analyses through entry points: the
-The recipe of docs/writing-an-analysis.md runs as written; a broken plugin is one warning, never a crash."""
+The recipe of docs/writing-an-analysis.md runs as written; a broken plugin is one warning, never
+a crash."""
 
 from __future__ import annotations
 
