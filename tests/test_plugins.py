@@ -1,4 +1,4 @@
-"""Analyses found without an import list, and third-party analyses through entry points: the
+"""Analyses found without an import list, and third-party analyses through entry points.
 The recipe of docs/writing-an-analysis.md runs as written; a broken plugin is one warning, never
 a crash."""
 
