@@ -14,8 +14,11 @@ with stock umap-learn.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,6 +42,18 @@ def _one_thread():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def side_by_side(jobs: Mapping[str, Callable[[], np.ndarray]]) -> dict[str, np.ndarray]:
+    """Run independent layout optimisations (from :func:`place_later` and
+    :func:`umap_layout_later`) at the same time, one thread per core: each runs its epochs on
+    one torch thread (:func:`_one_thread`), so each gives what it gives alone, to the bit."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1:
+        return {name: job() for name, job in jobs.items()}
+    with _one_thread(), ThreadPoolExecutor(workers, thread_name_prefix="umap") as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 @lru_cache(maxsize=8)
@@ -295,12 +310,17 @@ def umap_layout(points: np.ndarray, *, seed: int, n_neighbors: int = N_NEIGHBORS
                 n_epochs: int = N_EPOCHS) -> np.ndarray:  # fmt: skip
     """2-D UMAP of ``points`` (rows) from their ``n_neighbors``-NN graph (FAISS flat, float32):
     :func:`ganalyze.neighbors.graph_knn` then :func:`umap_embedding`."""
-    from ganalyze.neighbors import graph_knn
+    return umap_layout_later(points, seed=seed, n_neighbors=n_neighbors, n_epochs=n_epochs)()
 
+
+def umap_layout_later(points: np.ndarray, *, seed: int, n_neighbors: int = N_NEIGHBORS,
+                      n_epochs: int = N_EPOCHS) -> Callable[[], np.ndarray]:  # fmt: skip
+    """:func:`umap_layout` in two steps: the neighbour graph now (on every core), the layout
+    when the returned function is called (see :func:`side_by_side`)."""
     x = np.ascontiguousarray(points, np.float32).reshape(len(points), -1)
-    found = graph_knn(x, n_neighbors)
-    return umap_embedding(knn_indices=found.indices, knn_dists=found.distances,
-                          n_epochs=n_epochs, seed=seed)  # fmt: skip
+    found = graph_knn_of(x, n_neighbors)
+    return partial(umap_embedding, knn_indices=found.indices, knn_dists=found.distances,
+                   n_epochs=n_epochs, seed=seed)  # fmt: skip
 
 
 def place(
@@ -315,6 +335,21 @@ def place(
     """``points`` placed on the fitted layout ``reference_embedding`` of ``reference`` (same
     space) by :func:`umap_transform`: their ``n_neighbors`` nearest reference points and their
     nearest among reference and new points (FAISS flat, float32). (n, 2) float32."""
+    return place_later(points, reference=reference, reference_embedding=reference_embedding,
+                       seed=seed, n_neighbors=n_neighbors, n_epochs=n_epochs)()  # fmt: skip
+
+
+def place_later(
+    points: np.ndarray,
+    *,
+    reference: np.ndarray,
+    reference_embedding: np.ndarray,
+    seed: int,
+    n_neighbors: int = N_NEIGHBORS,
+    n_epochs: int = N_EPOCHS,
+) -> Callable[[], np.ndarray]:
+    """:func:`place` in two steps: the neighbour searches now (on every core), the placement
+    when the returned function is called (see :func:`side_by_side`)."""
     import faiss
 
     x = np.ascontiguousarray(points, np.float32).reshape(len(points), -1)
@@ -331,10 +366,10 @@ def place(
     order = np.argsort(d2, axis=1, kind="stable")[:, : k + 1]
     idx = np.take_along_axis(idx, order, 1)
     dist = np.sqrt(np.maximum(np.take_along_axis(d2, order, 1), 0))
-    return umap_transform(knn_indices=idx, knn_dists=dist,
-                          reference_knn=(i_ref, np.sqrt(np.maximum(d2_ref, 0))),
-                          reference_embedding=reference_embedding, n_epochs=n_epochs,
-                          seed=seed)  # fmt: skip
+    return partial(umap_transform, knn_indices=idx, knn_dists=dist,
+                   reference_knn=(i_ref, np.sqrt(np.maximum(d2_ref, 0))),
+                   reference_embedding=reference_embedding, n_epochs=n_epochs,
+                   seed=seed)  # fmt: skip
 
 
 def graph_knn_of(points: np.ndarray, k: int):

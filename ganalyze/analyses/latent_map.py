@@ -22,7 +22,14 @@ from matplotlib.figure import Figure
 
 from ganalyze import ood
 from ganalyze.analyses.base import Analysis, AnalysisResult, metric_adder, register
-from ganalyze.embedding import N_EPOCHS, N_NEIGHBORS, place, umap_layout
+from ganalyze.embedding import (
+    N_EPOCHS,
+    N_NEIGHBORS,
+    place_later,
+    side_by_side,
+    umap_layout,
+    umap_layout_later,
+)
 from ganalyze.reference import classify
 from ganalyze.stats import wilson_interval
 
@@ -84,11 +91,20 @@ class LatentMap(Analysis):
         res.arrays.update(fake_labels=fake_labels, test_labels=test_labels)
         path = _path(ctx, fake_labels) if ctx.generator.has_generator else None
         n = len(fake_labels)
+        # the three layouts' neighbour searches one after the other (each on every core),
+        # then their optimisations side by side (each on one core)
+        layouts = {}
         for space in SPACES:
-            fixed = ref.test_map(space)
             new = [ctx.space(space)] + ([path[space]] if path is not None else [])
-            placed = place(np.concatenate(new), reference=ref.space("test", space),
-                           reference_embedding=fixed, seed=ctx.seed)  # fmt: skip
+            layouts[space] = place_later(np.concatenate(new), reference=ref.space("test", space),
+                                         reference_embedding=ref.test_map(space),
+                                         seed=ctx.seed)  # fmt: skip
+        z = ctx.samples.z if ctx.generator.has_generator else None
+        if z is not None and len(z) > N_NEIGHBORS:
+            layouts["z"] = umap_layout_later(z.numpy(), seed=ctx.seed)
+        layouts = side_by_side(layouts)
+        for space in SPACES:
+            placed, fixed = layouts[space], ref.test_map(space)
             res.arrays[f"umap_{space}"] = np.concatenate([placed[:n], fixed, placed[n:]])
         res.arrays["n_fake"] = n
         res.figures = {f"umap_{s}": partial(plot_image_map, space=s) for s in SPACES}
@@ -102,12 +118,11 @@ class LatentMap(Analysis):
         if not ctx.generator.has_generator:
             res.notes.append("The latent views need a generator: a file of samples has none.")
             return res
-        z = ctx.samples.z
         zc = z.numpy().astype(np.float64) - z.numpy().mean(0)
         xy = zc @ np.linalg.svd(zc, full_matrices=False)[2][:2].T
         res.arrays["z_pca"] = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))  # n = 1: one axis
-        if len(z) > N_NEIGHBORS:
-            res.arrays["z_umap"] = embed(z.numpy(), ctx.seed)
+        if "z" in layouts:
+            res.arrays["z_umap"] = layouts["z"]
         else:
             res.notes.append(f"No UMAP of z: it needs more latents than its {N_NEIGHBORS} "
                              f"neighbours; got {len(z)}.")  # fmt: skip

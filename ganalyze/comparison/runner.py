@@ -116,12 +116,15 @@ def results_dir() -> Path:
     return cache_dir() / "results"
 
 
-def run_entry(entry: Entry, settings: Settings, runs: str | None = None) -> Outcome:
+def run_entry(
+    entry: Entry, settings: Settings, runs: str | None = None, renderer: Any = None
+) -> Outcome:
     """Audit ``entry`` (or take its cached result) and return it as an :class:`Outcome`; the
     report is copied to ``runs/<folder>/`` when ``runs`` is given. Never raises for a bad
-    entry: its error is in the outcome, so that the other audits complete."""
+    entry: its error is in the outcome, so that the other audits complete. ``renderer``: a
+    :class:`~ganalyze.report.figures.BackgroundRenderer` for the audit's figures."""
     try:
-        return _run_entry(entry, settings, runs)
+        return _run_entry(entry, settings, runs, renderer)
     except GanalyzeError as exc:
         return Outcome(entry.label, error=str(exc))
     except Exception as exc:  # a bug or a foreign failure: reported for this entry only
@@ -129,7 +132,7 @@ def run_entry(entry: Entry, settings: Settings, runs: str | None = None) -> Outc
         return Outcome(entry.label, error=f"{type(exc).__name__}: {exc}")
 
 
-def _run_entry(entry: Entry, settings: Settings, runs: str | None) -> Outcome:
+def _run_entry(entry: Entry, settings: Settings, runs: str | None, renderer: Any) -> Outcome:
     from ganalyze.generators import LoadOptions
     from ganalyze.pipeline import audit
     from ganalyze.report import Report
@@ -142,7 +145,7 @@ def _run_entry(entry: Entry, settings: Settings, runs: str | None) -> Outcome:
         report = audit(
             entry.spec, n_samples=settings.n_samples, seed=settings.seed,
             analyses=settings.analyses, params=settings.params, reference=reference,
-            progress=False,  # compare logs one line per audit
+            progress=False, renderer=renderer,  # compare logs one line per audit
             train_indices=entry.train_indices, load=LoadOptions(device=settings.device,
                                                                 **entry.load),
         )  # fmt: skip
@@ -197,12 +200,16 @@ Runner = Callable[[list[Entry], Settings, str | None], list[Outcome]]
 
 
 def run_serial(entries: list[Entry], settings: Settings, runs: str | None) -> list[Outcome]:
-    """Every audit in this process, one after the other."""
+    """Every audit in this process, one after the other, their figures rendered by a helper
+    process on the core an audit leaves idle (started at the first audit that runs)."""
+    from ganalyze.report.figures import BackgroundRenderer
+
     outcomes = []
-    for i, entry in enumerate(entries, 1):
-        outcome = run_entry(entry, settings, runs)
-        _log(outcome, i, len(entries))
-        outcomes.append(outcome)
+    with BackgroundRenderer(lazy=True) as renderer:
+        for i, entry in enumerate(entries, 1):
+            outcome = run_entry(entry, settings, runs, renderer)
+            _log(outcome, i, len(entries))
+            outcomes.append(outcome)
     return outcomes
 
 
