@@ -60,9 +60,7 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
     return (float(min(p, max(0.0, centre - half))), float(max(p, min(1.0, centre + half))))
 
 
-def score_groups(
-    positive: np.ndarray, negative: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, int]:
+def score_groups(positive: np.ndarray, negative: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Each score's rank among the distinct scores of both sets (ascending): the groups of
     ``positive``, of ``negative``, and how many distinct scores there are. Counting a
     resample's groups (``np.bincount``) gives its :func:`auc_from_counts` without a sort."""
@@ -83,6 +81,13 @@ def auc_from_counts(pos: np.ndarray, neg: np.ndarray) -> float:
     ascending: the Mann-Whitney U of positives against negatives over n_pos * n_neg, exact
     (U is a sum of half-integers)."""
     return float((pos * (np.cumsum(neg) - 0.5 * neg)).sum() / (pos.sum() * neg.sum()))
+
+
+def mann_whitney_u(x: np.ndarray, y: np.ndarray) -> float:
+    """The Mann-Whitney U statistic of ``x`` against ``y`` (pairs with x > y, ties counting one
+    half), exact: scipy.stats.mannwhitneyu(x, y).statistic without importing scipy.stats."""
+    pos, neg = score_counts(x, y)
+    return float((pos * (np.cumsum(neg) - 0.5 * neg)).sum())
 
 
 def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from scipy.stats import mannwhitneyu
 
 from ganalyze.analyses.base import (
     Analysis,
@@ -30,7 +29,14 @@ from ganalyze.analyses.base import (
 from ganalyze.errors import InputError
 from ganalyze.ood import not_meaningful
 from ganalyze.report.numbers import cite
-from ganalyze.stats import MORE_MEMBERS, MORE_SAMPLES, NotEnoughData, require, wilson_interval
+from ganalyze.stats import (
+    MORE_MEMBERS,
+    MORE_SAMPLES,
+    NotEnoughData,
+    mann_whitney_u,
+    require,
+    wilson_interval,
+)
 
 COPY_PERCENTILE = 1.0
 MIN_DIGIT_SAMPLES = 10
@@ -147,7 +153,7 @@ def ct_statistic(
         base = train[cells["train"] == c]
         lf, lr = knn(queries=f, base=base, k=1).kth, knn(queries=r, base=base, k=1).kth
         n, m = len(lf), len(lr)
-        u = mannwhitneyu(lf, lr).statistic
+        u = mann_whitney_u(lf, lr)
         z = (u - (n * m / 2 - 0.5)) / np.sqrt(n * m * (n + m + 1) / 12)
         rows.append({"cell": c, "n_fake": n, "n_real": m, "weight": m / len(real), "z_u": z})
     table = pd.DataFrame(rows, columns=["cell", "n_fake", "n_real", "weight", "z_u"])
