@@ -229,8 +229,8 @@ class Context:
         spaces = {"mnist_cnn": feats, "pixel": flat}
         out = ood.unrecognizable_cheapest_first(  # the rule of ganalyze.ood
             probs=probs, thresholds=self.ood_thresholds,
-            kth_of=lambda space, rows: self.train_index(space).search(spaces[space][rows],
-                                                                     K_OOD).kth,
+            beyond=lambda space, rows, threshold: self.train_index(space).kth_exceeds(
+                spaces[space][rows], K_OOD, threshold),
         )  # fmt: skip
         labels = np.where(out, ood.UNRECOGNIZABLE, probs.argmax(1))
         inverse = inverse.ravel()

@@ -54,18 +54,23 @@ def unrecognizable(
 
 
 def unrecognizable_cheapest_first(
-    *, probs: np.ndarray, kth_of, thresholds: dict[str, float],
+    *,
+    probs: np.ndarray,
+    beyond,
+    thresholds: dict[str, float],
     min_confidence: float = MIN_CONFIDENCE,
 ) -> np.ndarray:
     """The ``unrecognizable`` mask of :func:`unrecognizable`, its tests cheapest first: an
     image unrecognizable by its confidence needs no neighbour search, one beyond the mnist_cnn
-    threshold no pixel search. ``kth_of(space, rows)`` returns the k-th MNIST-train distances
-    of those rows in ``space``. The same mask as the full rule, for a fraction of the searches."""
+    threshold no pixel search. ``beyond(space, rows, threshold)`` says whether those rows' k-th
+    MNIST-train distance in ``space`` exceeds ``threshold`` (``ExactIndex.kth_exceeds``, which
+    answers most in-distribution rows without a search). The same mask as the full rule, for a
+    fraction of the searches."""
     out = probs.max(1) < min_confidence
     for space in ("mnist_cnn", "pixel"):
         rows = np.flatnonzero(~out)
         if len(rows):
-            out[rows] = kth_of(space, rows) > thresholds[space]
+            out[rows] = beyond(space, rows, thresholds[space])
     return out
 
 

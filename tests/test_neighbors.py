@@ -314,3 +314,41 @@ def test_queries_unlike_the_base_get_a_bound_of_their_own() -> None:
     own = query_fitted_knn(torch.from_numpy(base[:2000]), torch.from_numpy(base[:2000]), 3,
                            torch.arange(2000))[1]  # fmt: skip
     assert not (own.numpy() == np.arange(2000)[:, None]).any()
+
+
+@BOUND
+def test_kth_exceeds_answers_as_the_search_does(bound) -> None:
+    # clustered base (queries near it are decided by the pilot) and far queries (searched);
+    # thresholds at quantiles of the true k-th distances and exactly at some of them
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(30, 300)).astype(np.float32)
+    base = (centres[rng.integers(0, 30, 6000)] + 0.3 * rng.normal(size=(6000, 300)))
+    base = base.astype(np.float32)
+    near = centres[rng.integers(0, 30, 500)] + 0.3 * rng.normal(size=(500, 300))
+    queries = np.concatenate([near, rng.normal(size=(100, 300)) * 2]).astype(np.float32)
+    queries[:5] = base[:5]
+    index = ExactIndex(base, bound=bound)
+    assert index.bound == bound
+    kth = index.search(queries, 5).kth
+    assert (kth[500:] > kth[:500].max()).all()  # the far queries lie beyond every near one
+    for threshold in [*np.quantile(kth, [0.0, 0.3, 0.5, 0.9, 1.0]), float(kth[3]),
+                      float(kth[550]), float(np.nextafter(kth[42], np.float32(0)))]:  # fmt: skip
+        np.testing.assert_array_equal(index.kth_exceeds(queries, 5, threshold), kth > threshold)
+
+
+def test_kth_exceeds_searches_only_what_the_pilot_leaves_open(reference, monkeypatch) -> None:
+    base = reference.space("train", "mnist_cnn")
+    queries = reference.space("test", "mnist_cnn")[:2000]
+    index = ExactIndex(base)
+    kth = index.search(queries, 5).kth
+    threshold = float(np.percentile(kth, 99))
+    searched = []
+    search = ExactIndex.search
+
+    def counted(self, q, k, exclude_self=False):
+        searched.append(len(q))
+        return search(self, q, k, exclude_self)
+
+    monkeypatch.setattr(ExactIndex, "search", counted)
+    np.testing.assert_array_equal(index.kth_exceeds(queries, 5, threshold), kth > threshold)
+    assert sum(searched) < 0.1 * len(queries)  # most MNIST test digits: decided by the pilot

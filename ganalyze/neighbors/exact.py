@@ -44,6 +44,8 @@ index is only read, so searches may run concurrently on one index.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
@@ -63,6 +65,8 @@ _FEW_BULKY = 32  # ... unless only this many rows need it (building the flat ind
 _MAX_EXACT = 8192  # candidates of a row measured exactly, whatever the number of rows
 _OPEN_SHARE = 0.25  # above this share of rows needing the whole-base bound, prune no more
 _QUERY_FIT_MIN = 1024  # rows unlike the base from which a bound fitted on them pays
+_DECIDED_MARGIN = 1e-6  # relative: beyond float32's rounding of a distance (6e-8)
+_FLAT_PILOT_LISTS = 256  # IVF lists of a flat index's pilot (kth_exceeds)
 
 
 class ExactIndex:
@@ -92,6 +96,8 @@ class ExactIndex:
         self.bound = self.uses_bound(m, d) if bound is None else bool(bound)
         self.flat = FlatSearch(self.base)
         self.lower_bound = LowerBound(self.base, _PILOT_PROBE, state) if self.bound else None
+        self._flat_pilot = None
+        self._lock = threading.Lock()
 
     @staticmethod
     def uses_bound(m: int, d: int) -> bool:
@@ -108,6 +114,59 @@ class ExactIndex:
     def search(self, queries, k: int, exclude_self: bool = False) -> Neighbors:
         """Exact k nearest base points of each query (see :func:`ganalyze.neighbors.knn`)."""
         return ExactSearch(self, k, exclude_self).run(queries)
+
+    def kth_exceeds(self, queries, k: int, threshold: float) -> np.ndarray:
+        """Whether each query's distance to its k-th nearest base point exceeds ``threshold``:
+        ``search(queries, k).kth > threshold``, the same answer, without a search for the
+        queries well within it.
+
+        A pilot (the bound's IVF index, or for a flat index an IVF index over the base) names
+        k + 7 base points per query; the k-th smallest of their float64 distances is at least
+        the true k-th distance. Where it is below the threshold (by more than float32's
+        rounding of a distance) the answer is no; the other queries are searched. For
+        queries like the base (the frames of a well-trained generator) that is most of them.
+        """
+        q = ExactSearch(self, k)._checked(queries)
+        upper = self._kth_upper(q, k)
+        out = np.zeros(len(q), dtype=bool)
+        rows = np.flatnonzero(~(upper <= threshold * (1 - _DECIDED_MARGIN)))
+        if len(rows):
+            out[rows] = self.search(q[torch.from_numpy(rows)], k).kth > threshold
+        return out
+
+    def _kth_upper(self, q: torch.Tensor, k: int) -> np.ndarray:
+        """An upper bound of each query's exact k-th distance (inf where the pilot named too
+        few base points): the k-th of its pilot candidates' float64 distances."""
+        m = self.base.shape[0]
+        kk = min(k + _PILOT_EXTRA, m)
+        if self.lower_bound is not None:
+            _, scan, _ = self.lower_bound.embed(q)
+            _, cand = self.lower_bound.pilot.search(scan.numpy(), kk)
+        else:
+            _, cand = self._pilot().search(q.numpy(), kk)
+        missing = cand < 0
+        d2 = measured(q, self.base, np.where(missing, 0, cand), None, np.float64)
+        d2[missing] = np.inf
+        return np.sqrt(np.partition(d2, k - 1, axis=1)[:, k - 1])
+
+    def _pilot(self):
+        """An IVF index over the base (FAISS, seeded k-means on a subset), built at first use:
+        close neighbours, not exact ones, for :meth:`kth_exceeds` on a flat index."""
+        import faiss
+
+        with self._lock:
+            if self._flat_pilot is None:
+                base = np.ascontiguousarray(self.base.numpy(), np.float32)
+                m, d = base.shape
+                nlist = max(1, min(_FLAT_PILOT_LISTS, m // 64))
+                pilot = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
+                pilot.cp.seed = 0
+                rows = np.random.default_rng(0).permutation(m)[: 64 * nlist]
+                pilot.train(base[np.sort(rows)])
+                pilot.add(base)
+                pilot.nprobe = min(_PILOT_PROBE, nlist)
+                self._flat_pilot = pilot
+            return self._flat_pilot
 
 
 class ExactSearch:
