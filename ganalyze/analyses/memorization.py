@@ -10,6 +10,7 @@ own test baseline, and verdicts use these digit-adjusted values.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -113,9 +114,53 @@ def authenticity(*, dist: np.ndarray, neighbor: np.ndarray, train_radius: np.nda
     return float(np.mean(dist > train_radius[neighbor]))
 
 
+@dataclass(frozen=True)
+class CtCells:
+    """C_T's partition of a training set, which no generator changes: the seeded k-means
+    centres, each training point's cell, and each real (held-out) point's cell and distance L
+    to the nearest training point of that cell."""
+
+    centers: np.ndarray
+    train_cells: np.ndarray
+    real_cells: np.ndarray
+    real_dist: np.ndarray
+
+
+def ct_cells(*, train: np.ndarray, real: np.ndarray, n_cells: int = CT_CELLS,
+             seed: int = 0) -> CtCells:  # fmt: skip
+    """Fit C_T's ``n_cells`` k-means cells on ``train`` (scikit-learn, ``random_state=seed``,
+    one initialisation, as Meehan et al.'s MNIST script) and place the ``real`` points in them
+    (:func:`nearest_center`)."""
+    from sklearn.cluster import KMeans
+
+    from ganalyze.neighbors import knn
+
+    require(len(train), n_cells, "member images", f"C_T ({n_cells} k-means cells)", MORE_MEMBERS)
+    km = KMeans(n_clusters=n_cells, random_state=seed, n_init=1).fit(train)
+    centers, train_cells = np.asarray(km.cluster_centers_), np.asarray(km.labels_)
+    real_cells = nearest_center(real, centers)
+    real_dist = np.full(len(real), np.nan)
+    for c in np.unique(real_cells):
+        rows = np.flatnonzero(real_cells == c)
+        base = train[train_cells == c]
+        real_dist[rows] = knn(queries=real[rows], base=base, k=1).kth
+    return CtCells(centers, train_cells, real_cells, real_dist)
+
+
+def nearest_center(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """The index of each point's nearest centre (squared distances in float64, ties to the
+    lower index): k-means' ``predict``."""
+    x, c = np.asarray(points, np.float64), np.asarray(centers, np.float64)
+    best = np.empty(len(x), dtype=np.int64)
+    for a in range(0, len(x), 4096):
+        d2 = ((x[a : a + 4096, None, :] - c[None]) ** 2).sum(-1)
+        best[a : a + 4096] = d2.argmin(1)
+    return best
+
+
 def ct_statistic(
     *, train: np.ndarray, fake: np.ndarray, real: np.ndarray, n_cells: int = CT_CELLS,
-    seed: int = 0, min_fake: int = CT_MIN_FAKE,
+    seed: int = 0, min_fake: int = CT_MIN_FAKE, cells: CtCells | None = None,
 ) -> tuple[float, pd.DataFrame]:  # fmt: skip
     """The data-copying test C_T of Meehan, Chaudhuri and Dasgupta (2020), as their MNIST
     script runs it.
@@ -129,40 +174,64 @@ def ct_statistic(
     points are averaged, weighted by each cell's share of the real points. Negative: the
     generated points sit closer to the training set than real new points (copying); positive:
     farther (underfitting). With few cells the test confuses mode imbalance with copying.
+    ``cells``: the cells and the real points' L values of this ``train`` and ``real``
+    (:func:`ct_cells`), when already at hand (an audit keeps them in the reference cache).
 
     Raises :class:`~ganalyze.stats.NotEnoughData` when ``train`` has fewer points than cells or
     no cell holds more than ``min_fake`` generated points (the test is then undefined).
     """
-    from sklearn.cluster import KMeans
-
     from ganalyze.neighbors import knn
 
     require(len(train), n_cells, "member images", f"C_T ({n_cells} k-means cells)", MORE_MEMBERS)
     require(len(fake), min_fake + 1, "generated samples",
             f"C_T (more than {min_fake} samples in a k-means cell)", MORE_SAMPLES)  # fmt: skip
-    km = KMeans(n_clusters=n_cells, random_state=seed, n_init=1).fit(train)
-    cells = {"train": km.labels_, "fake": km.predict(fake), "real": km.predict(real)}
+    if cells is None:
+        cells = ct_cells(train=train, real=real, n_cells=n_cells, seed=seed)
+    fake_cells = nearest_center(fake, cells.centers)
     rows = []
     for c in range(n_cells):
-        f, r = fake[cells["fake"] == c], real[cells["real"] == c]
-        if len(f) <= min_fake:
+        in_cell = fake_cells == c
+        if np.count_nonzero(in_cell) <= min_fake:
             continue
-        if not len(r):
-            raise InputError(f"C_T cell {c} holds {len(f)} generated points but no real ones; "
-                             "the test is undefined. Use more real points.")  # fmt: skip
-        base = train[cells["train"] == c]
-        lf, lr = knn(queries=f, base=base, k=1).kth, knn(queries=r, base=base, k=1).kth
+        lr = cells.real_dist[cells.real_cells == c]
+        if not len(lr):
+            raise InputError(f"C_T cell {c} holds {np.count_nonzero(in_cell)} generated points "
+                             "but no real ones; the test is undefined. Use more real "
+                             "points.")  # fmt: skip
+        base = train[cells.train_cells == c]
+        lf = knn(queries=fake[in_cell], base=base, k=1).kth
         n, m = len(lf), len(lr)
         u = mann_whitney_u(lf, lr)
         z = (u - (n * m / 2 - 0.5)) / np.sqrt(n * m * (n + m + 1) / 12)
         rows.append({"cell": c, "n_fake": n, "n_real": m, "weight": m / len(real), "z_u": z})
     table = pd.DataFrame(rows, columns=["cell", "n_fake", "n_real", "weight", "z_u"])
     if not rows:
-        fullest = int(np.bincount(cells["fake"], minlength=n_cells).max())
+        fullest = int(np.bincount(fake_cells, minlength=n_cells).max())
         raise NotEnoughData(f"C_T needs a k-means cell holding more than {min_fake} generated "
                             f"samples; the fullest of {n_cells} holds {fullest} (of {len(fake)}). "
                             f"{MORE_SAMPLES}")  # fmt: skip
     return float((table.weight * table.z_u).sum() / table.weight.sum()), table
+
+
+def cached_ct_cells(ref, members: np.ndarray | None, n_cells: int) -> CtCells:
+    """:func:`ct_cells` of the member set's and MNIST test's mnist_cnn features, kept in the
+    reference cache per member set and number of cells: the same for every audit of one
+    member set."""
+    key = "all" if members is None else hashlib.sha256(
+        np.asarray(members, np.int64).tobytes()).hexdigest()[:16]  # fmt: skip
+    made: list[CtCells] = []
+
+    def field_of(name: str):
+        def compute() -> np.ndarray:
+            if not made:
+                train = ref.features("train")
+                made.append(ct_cells(train=train if members is None else train[members],
+                                     real=ref.features("test"), n_cells=n_cells))  # fmt: skip
+            return getattr(made[0], name)
+
+        return ref.cached(f"ct_cells_{key}_c{n_cells}_{name}", compute)
+
+    return CtCells(**{name: field_of(name) for name in CtCells.__dataclass_fields__})
 
 
 SPACES = ("pixel", "mnist_cnn")
@@ -248,8 +317,9 @@ class Memorization(Analysis):
         train_feats = ref.features("train") if members is None else ref.features("train")[members]
         try:
             ct, cells = ct_statistic(train=train_feats, fake=ctx.features,
-                                     real=ref.features("test"),
-                                     n_cells=self.params.ct_cells)  # fmt: skip
+                                     real=ref.features("test"), n_cells=self.params.ct_cells,
+                                     cells=cached_ct_cells(ref, members,
+                                                           self.params.ct_cells))  # fmt: skip
         except NotEnoughData as exc:
             ct, cells = np.nan, pd.DataFrame(columns=["cell", "n_fake", "n_real", "weight", "z_u"])
             res.notes.append(f"{CT_STATISTIC} not computed (NaN): {exc}")

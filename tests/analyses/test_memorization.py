@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ganalyze import audit
+from ganalyze.analyses import memorization
 from ganalyze.analyses.memorization import authenticity, copy_rates, ct_statistic, distance_ratios
 from ganalyze.errors import InputError
 
@@ -75,6 +76,29 @@ def test_ct_convention_negative_for_copies_positive_for_underfitting() -> None:
     ct_copy, _ = ct_statistic(train=train, fake=copies, real=real, n_cells=5)
     ct_far, _ = ct_statistic(train=train, fake=blurred, real=real, n_cells=5)
     assert ct_copy < -5 and ct_far > 2
+
+
+def test_ct_cells_are_fitted_once_per_member_set_and_give_the_same_statistic(
+    synthetic_reference, monkeypatch
+) -> None:
+    ref = synthetic_reference
+    train, real = ref.features("train"), ref.features("test")
+    fake = real[::2] + 0.01
+    members = np.sort(np.random.default_rng(11).choice(len(train), len(train) // 2, replace=False))
+    fitted = []
+    fit = memorization.ct_cells
+    monkeypatch.setattr(memorization, "ct_cells", lambda **kw: fitted.append(1) or fit(**kw))
+    first = memorization.cached_ct_cells(ref, members, 7)
+    again = memorization.cached_ct_cells(ref, members, 7)
+    assert len(fitted) == 1  # the second audit of this member set reads the reference cache
+    for name in memorization.CtCells.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(first, name), getattr(again, name))
+    other = memorization.cached_ct_cells(ref, members[: len(members) // 2], 7)
+    assert len(fitted) == 2 and len(other.train_cells) == len(members) // 2
+    direct = ct_statistic(train=train[members], fake=fake, real=real, n_cells=7)
+    cached = ct_statistic(train=train[members], fake=fake, real=real, n_cells=7, cells=again)
+    assert direct[0] == cached[0]
+    assert direct[1].equals(cached[1])
 
 
 def test_ct_cell_without_real_points_is_an_error() -> None:

@@ -205,3 +205,28 @@ def test_a_member_set_of_five_skips_with_the_reason(copier, reference) -> None:
     reason = ("Membership inference needs at least 10 member images; got 5. Give a larger "
               "member set with --train-indices.")  # fmt: skip
     assert report.skipped == [("privacy", reason)] and not report.results
+
+
+def test_the_reference_distances_are_kept_per_queries_reference_and_k(
+    synthetic_reference, monkeypatch
+) -> None:
+    from ganalyze.analyses import privacy
+
+    ref = synthetic_reference
+    rng = np.random.default_rng(5)
+    member = np.sort(rng.choice(len(ref.train), 50, replace=False))
+    nonmember = np.arange(40)
+    reference = np.setdiff1d(np.arange(len(ref.train)), member)[:300]
+    searched = []
+    knn = privacy.knn
+    monkeypatch.setattr(privacy, "knn", lambda **kw: searched.append(1) or knn(**kw))
+    first = privacy._reference_distances(ref, "pixel", member, nonmember, reference, 3)
+    again = privacy._reference_distances(ref, "pixel", member, nonmember, reference, 3)
+    assert len(searched) == 1  # no generator plays a part: the second audit reads the cache
+    np.testing.assert_array_equal(first, again)
+    train = ref.space("train", "pixel")
+    queries = np.concatenate([train[member], ref.space("test", "pixel")[nonmember]])
+    expected = knn(queries=queries, base=train[reference], k=3).kth
+    np.testing.assert_array_equal(first, expected.astype(np.float64))
+    other_k = privacy._reference_distances(ref, "pixel", member, nonmember, reference, 4)
+    assert len(searched) == 2 and (other_k >= first).all()
