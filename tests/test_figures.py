@@ -114,3 +114,34 @@ def test_switched_off_and_closed_helpers_render_nothing(tmp_path, monkeypatch) -
     assert closed._proc is None
     assert all(f.exception() is not None for f in closed.submit(report.results[1]).values())
     assert len(_pngs(report.save(tmp_path / "r").parent)) == 2
+
+
+def test_the_helper_draws_with_the_audits_rcparams(tmp_path) -> None:
+    import matplotlib
+
+    with matplotlib.rc_context({"savefig.facecolor": "yellow"}):
+        plain = _report().save(tmp_path / "plain").parent
+        report = _report()
+        with figs.BackgroundRenderer() as renderer:
+            for result in report.results:
+                figs.submit(report, result, renderer)
+            for future in report.__dict__["_figure_files"].values():
+                assert future.exception(timeout=120) is None
+            helped = report.save(tmp_path / "helped").parent
+    assert _pngs(helped) == _pngs(plain)
+    corner = Image.open(helped / "figures" / "modes_f0.png").convert("RGB").getpixel((1, 1))
+    assert corner == (255, 255, 0)
+
+
+def test_after_the_helper_died_new_figures_fail_at_once(tmp_path) -> None:
+    report = _report()
+    with figs.BackgroundRenderer() as renderer:
+        renderer._proc.kill()
+        renderer._proc.wait()
+        figs.submit(report, report.results[0], renderer)  # the reader sees the end meanwhile
+        for future in report.__dict__["_figure_files"].values():
+            assert future.exception(timeout=60) is not None
+        later = renderer.submit(report.results[1])
+        assert all(f.done() and f.exception() is not None for f in later.values())
+        assert renderer._outbox.qsize() <= 1  # nothing piles up for a helper that is gone
+    assert len(_pngs(report.save(tmp_path / "r").parent)) == 4

@@ -152,9 +152,10 @@ def nearest_center(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
     lower index): k-means' ``predict``."""
     x, c = np.asarray(points, np.float64), np.asarray(centers, np.float64)
     best = np.empty(len(x), dtype=np.int64)
-    for a in range(0, len(x), 4096):
-        d2 = ((x[a : a + 4096, None, :] - c[None]) ** 2).sum(-1)
-        best[a : a + 4096] = d2.argmin(1)
+    step = max(1, (1 << 21) // max(1, c.size))  # about 16 MB of differences at a time
+    for a in range(0, len(x), step):
+        d2 = ((x[a : a + step, None, :] - c[None]) ** 2).sum(-1)
+        best[a : a + step] = d2.argmin(1)
     return best
 
 
@@ -217,21 +218,27 @@ def cached_ct_cells(ref, members: np.ndarray | None, n_cells: int) -> CtCells:
     """:func:`ct_cells` of the member set's and MNIST test's mnist_cnn features, kept in the
     reference cache per member set and number of cells: the same for every audit of one
     member set."""
+    import sklearn
+
     key = "all" if members is None else hashlib.sha256(
         np.asarray(members, np.int64).tobytes()).hexdigest()[:16]  # fmt: skip
-    made: list[CtCells] = []
 
-    def field_of(name: str):
-        def compute() -> np.ndarray:
-            if not made:
-                train = ref.features("train")
-                made.append(ct_cells(train=train if members is None else train[members],
-                                     real=ref.features("test"), n_cells=n_cells))  # fmt: skip
-            return getattr(made[0], name)
+    def compute() -> np.ndarray:  # one array, so that no two fits can mix
+        train = ref.features("train")
+        cells = ct_cells(train=train if members is None else train[members],
+                         real=ref.features("test"), n_cells=n_cells)  # fmt: skip
+        parts = [cells.centers, cells.train_cells, cells.real_cells, cells.real_dist]
+        sizes = [cells.centers.shape[1], len(cells.train_cells), len(cells.real_cells)]
+        return np.concatenate([[n_cells, *sizes], *(np.ravel(p) for p in parts)]).astype(float)
 
-        return ref.cached(f"ct_cells_{key}_c{n_cells}_{name}", compute)
-
-    return CtCells(**{name: field_of(name) for name in CtCells.__dataclass_fields__})
+    # the fit is scikit-learn's: its version is part of the name
+    packed = ref.cached(f"ct_cells_v1_sk{sklearn.__version__}_{key}_c{n_cells}", compute)
+    n, d, m, r = (int(v) for v in packed[:4])
+    bounds = np.cumsum([4, n * d, m, r, r])
+    return CtCells(centers=packed[bounds[0] : bounds[1]].reshape(n, d),
+                   train_cells=packed[bounds[1] : bounds[2]].astype(np.int64),
+                   real_cells=packed[bounds[2] : bounds[3]].astype(np.int64),
+                   real_dist=packed[bounds[3] : bounds[4]])  # fmt: skip
 
 
 SPACES = ("pixel", "mnist_cnn")

@@ -273,7 +273,7 @@ def _reference_distances(ref, space: str, member: np.ndarray, nonmember: np.ndar
     k-th nearest calibration reference digit in ``space``. No generator plays a part, so it
     is kept in the reference cache per queries, reference and k: every audit of one member
     set and seed (a comparison's, a watched run's) computes it once."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(np.array([len(member), len(nonmember), len(reference)]).tobytes())
     for part in (member, nonmember, reference):
         digest.update(np.asarray(part, np.int64).tobytes())
     name = f"privacy_dref_{space}_k{k}_{digest.hexdigest()[:16]}"

@@ -157,12 +157,18 @@ class BackgroundRenderer:
             self._closed = True
             self._fail_all(RuntimeError("GANALYZE_FIGURE_HELPER=0"))
             return
+        # the parent's import path, and not the working directory before it (PYTHONSAFEPATH):
+        # the helper imports the same ganalyze and matplotlib as the audit
+        path = os.pathsep.join(p for p in sys.path if p)
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
-                   PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # fmt: skip
+                   PYTHONSAFEPATH="1", PYTHONPATH=path)  # fmt: skip
+        extra = {}
+        if os.name == "nt":  # no os.nice there: the same "idle moments only" as a process class
+            extra["creationflags"] = subprocess.IDLE_PRIORITY_CLASS | subprocess.CREATE_NO_WINDOW
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "ganalyze.report.figures"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, **extra,
             )  # fmt: skip
         except OSError as exc:  # no interpreter to start: every figure is rendered at save
             logger.debug("no figure helper: %s", exc)
@@ -179,22 +185,26 @@ class BackgroundRenderer:
         futures = {name: Future() for name in result.figures}
         if not futures:
             return futures
-        if self._closed:
-            _fail(futures, RuntimeError("the figure helper was closed"))
+        if self._proc is None and not self._closed:
+            self._start()
+        if self._closed:  # switched off, closed, or the helper is gone
+            _fail(futures, RuntimeError("no figure helper"))
             return futures
         try:
             payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            rc = _changed_rc()
         except Exception as exc:  # a figure spec that does not pickle (a lambda, say)
             logger.debug("figures of %s rendered at save: %s", result.name, exc)
             _fail(futures, exc)
             return futures
         with self._lock:
+            if self._closed:  # the helper died meanwhile
+                _fail(futures, RuntimeError("the figure helper stopped"))
+                return futures
             key, self._next = self._next, self._next + 1
-            self._jobs[key] = futures
+            self._jobs[key] = dict(futures)
         header = json.dumps({"key": key, "figures": list(futures)}).encode()
-        self._outbox.put(_frame(header) + _frame(payload))
-        if self._proc is None:
-            self._start()
+        self._outbox.put(_frame(header) + _frame(rc) + _frame(payload))
         return futures
 
     def close(self) -> None:
@@ -202,9 +212,12 @@ class BackgroundRenderer:
         this process if a report that wants them is saved later)."""
         self._closed = True
         self._outbox.put(None)
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+                self._proc.wait()
+            with contextlib.suppress(OSError):
+                self._proc.stdout.close()
         self._fail_all(RuntimeError("the figure helper was closed"))
 
     def __enter__(self) -> BackgroundRenderer:
@@ -242,9 +255,12 @@ class BackgroundRenderer:
                     future.set_result(FigureFiles(png=body["png"], pdf=body["pdf"]))
                 else:
                     future.set_exception(RuntimeError(answer["error"]))
-        except (OSError, ValueError, KeyError, EOFError):
-            pass
-        self._fail_all(RuntimeError("the figure helper stopped"))
+        except Exception as exc:  # a broken stream: whatever is pending is rendered at save
+            logger.debug("figure helper's answers stopped: %s", exc)
+        finally:
+            with self._lock:
+                self._closed = True
+            self._fail_all(RuntimeError("the figure helper stopped"))
 
     def _fail_all(self, exc: Exception) -> None:
         with self._lock:
@@ -271,6 +287,27 @@ def _read_frame(stream) -> bytes:
     return body
 
 
+def _changed_rc() -> bytes:
+    """The rcParams this process changed from matplotlib's defaults, pickled: the helper draws
+    with them, so a style set in a notebook or script shapes every figure alike."""
+    import warnings
+
+    import matplotlib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        changed = {}
+        for key, value in matplotlib.rcParams.items():
+            default = matplotlib.rcParamsDefault.get(key)
+            try:
+                same = bool(value == default)
+            except Exception:
+                same = False
+            if not same and key != "backend":
+                changed[key] = value
+    return pickle.dumps(changed, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _frame(data: bytes) -> bytes:
     return _FRAME.pack(len(data)) + data
 
@@ -284,11 +321,15 @@ def _serve() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # anything printed while drawing stays off the answer stream
+    stdin = sys.stdin.buffer
+    # the answers go to a copy of fd 1; fd 1 itself (print, native code) goes to stderr
+    stdout = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     while header := _read_frame(stdin):
-        job, payload = json.loads(header), _read_frame(stdin)
+        job, rc, payload = json.loads(header), _read_frame(stdin), _read_frame(stdin)
         try:
+            rc = pickle.loads(rc)  # noqa: S301 (the audit's own rcParams)
             result = pickle.loads(payload)  # noqa: S301 (the audit's own result, see above)
         except Exception as exc:  # e.g. a plugin's figure function defined in a notebook
             result, error = None, exc
@@ -297,7 +338,8 @@ def _serve() -> None:
             try:
                 if result is None:
                     raise error
-                files = render_result(result, name)
+                with matplotlib.rc_context(rc):  # the audit's style (rcParams it changed)
+                    files = render_result(result, name)
             except Exception as exc:
                 stdout.write(_frame(json.dumps({**answer, "error": repr(exc)}).encode()))
             else:
