@@ -291,15 +291,29 @@ def run_dask(
                                  key=f"ganalyze-audit-{e.folder}-{token}"): e
                    for e in entries}  # fmt: skip
         outcomes: dict[str, Outcome] = {}
+        suspects = []
         for done, future in enumerate(as_completed(futures), 1):
             entry = futures[future]
             try:
                 outcome = future.result()
             except Exception as exc:  # KilledWorker, a lost connection, a failed unpickling
+                if type(exc).__name__ == "KilledWorker":  # it, or a task beside it, killed it
+                    suspects.append(entry)
+                    continue
                 outcome = Outcome(entry.label, error=f"its Dask task failed: "
                                   f"{type(exc).__name__}: {exc}")  # fmt: skip
             outcomes[entry.label] = outcome
             _log(outcome, done, len(entries))
+        for entry in suspects:  # again, one at a time: only the culprit's worker dies again
+            key = f"ganalyze-audit-{entry.folder}-{token}-alone"
+            try:
+                outcome = client.submit(run_entry, entry, settings, runs, pure=False,
+                                        key=key).result()  # fmt: skip
+            except Exception as exc:
+                outcome = Outcome(entry.label, error=f"its Dask task failed: "
+                                  f"{type(exc).__name__}: {exc}")  # fmt: skip
+            outcomes[entry.label] = outcome
+            _log(outcome, len(outcomes), len(entries))
     finally:
         if own:
             client.close()
