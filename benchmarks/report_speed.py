@@ -1,18 +1,25 @@
 """Report speed: `ganalyze report` end to end for a well-trained and a blurry generator, with
 the time of each analysis; and the report's pixel-space neighbour search against faiss.
 
-1. For each checkpoint (a well-trained one, ``--trained``, default the 300-epoch checkpoint of
-   `ganalyze train --seed 0` in runs/pretrained-seed0; and a blurry one, ``--blurry``, default
-   a 3-epoch run on all of MNIST train made on the spot), warms the reference cache, then times
-   `ganalyze report CKPT --n-samples 10000` (every analysis) in a fresh process, imports
-   included, and prints the seconds of each step from the report's meta.json (``timings_s``).
-   The target: at most 30 s each on 2 idle cores.
-2. With ``--nn``: the pixel-space 5-NN search of 10,000 generated digits against the 60,000
+1. For each checkpoint (a well-trained one, ``--trained``, default the bundled
+   ``pretrained:reference-gan`` at epoch 300, from `ganalyze train --seed 0`; and a blurry
+   one, ``--blurry``, default a 3-epoch run on all of MNIST train made on the spot), warms
+   the reference cache, then times `ganalyze report CKPT --n-samples 10000` (every analysis)
+   in a fresh process, imports included, and prints the seconds of each step from the
+   report's meta.json (``timings_s``). The target: at most 30 s each on 2 idle cores.
+2. With ``--baseline-rev REV`` (for instance 2fe5018, the code issue 18 was measured on): the
+   same reports of that git revision, checked out into a temporary worktree with its own warm
+   cache, timed alternately with ours in this run. The baseline's well-trained audit, which
+   the issue timed at 39-40 s on its machine, gives this machine's speed factor; ours divided by
+   it is what the target means here, since machines of this kind differ by 1.5x and more.
+3. With ``--nn``: the pixel-space 5-NN search of 10,000 generated digits against the 60,000
    MNIST training images, ganalyze's exact search against faiss.IndexFlatL2, and whether both
    return the same neighbours.
 
     GANALYZE_DATA=../shared/data python benchmarks/report_speed.py [--trained CKPT]
                                                                    [--blurry CKPT] [--nn]
+                                                                   [--baseline-rev REV]
+                                                                   [--repeat R]
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,21 +36,34 @@ from pathlib import Path
 
 import numpy as np
 
-TRAINED = Path("runs/pretrained-seed0/checkpoints/epoch_0300.pt")
+# the bundled pretrained:reference-gan at epoch 300 (`ganalyze train --seed 0`)
+TRAINED = Path(__file__).resolve().parents[1] / "ganalyze/pretrained/reference-gan/epoch_0300.pt"
 TARGET_S = 30.0
+ISSUE_BASELINE_S = 39.5  # the baseline's well-trained audit on the machine issue 18 was timed on
 
 
-def timed_report(ckpt: str, out: Path, n: int) -> tuple[float, dict]:
+def timed_report(ckpt: str, out: Path, n: int, env: dict | None = None,
+                 cwd: Path | None = None, warm: bool = True) -> tuple[float, dict]:  # fmt: skip
     """Wall seconds of a fresh `ganalyze report` process, and its meta.json timings."""
-    cli = [sys.executable, "-m", "ganalyze.cli", "report", ckpt, "--quiet"]
-    subprocess.run([*cli, "-o", str(out.with_name(out.name + "-warm")), "--n-samples", "100"],
-                   check=True)  # fmt: skip
+    cli = [sys.executable, "-m", "ganalyze.cli", "report", str(Path(ckpt).resolve()), "--quiet"]
+    if warm:
+        subprocess.run([*cli, "-o", str(out.with_name(out.name + "-warm")), "--n-samples", "100"],
+                       check=True, env=env, cwd=cwd, stdout=subprocess.DEVNULL)  # fmt: skip
     start = time.perf_counter()
-    subprocess.run([*cli, "-o", str(out), "--n-samples", str(n)], check=True,
+    subprocess.run([*cli, "-o", str(out), "--n-samples", str(n)], check=True, env=env, cwd=cwd,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     wall = time.perf_counter() - start
     meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
     return wall, meta.get("timings_s", {})
+
+
+def baseline_env(rev: str, tmp: Path) -> tuple[dict, Path]:
+    """An environment and a folder that run git revision ``rev``'s ganalyze, with its own cache."""
+    tree = tmp / f"baseline-{rev}"
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(tree), GANALYZE_CACHE=str(tmp / "baseline-cache"))
+    return env, tmp
 
 
 def main() -> None:
@@ -53,6 +74,12 @@ def main() -> None:
                         help="a blurry checkpoint [default: train 3 epochs now]")  # fmt: skip
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--nn", action="store_true", help="also the neighbour search vs faiss")
+    parser.add_argument(
+        "--baseline-rev",
+        default=None,
+        help="also time this git revision's reports, alternately with ours",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="timed reports per checkpoint")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     blurry = args.blurry
@@ -61,23 +88,55 @@ def main() -> None:
 
         blurry = str(train(TrainConfig(epochs=3, out=str(tmp / "run"), quiet=True)))
     checkpoints = {"well-trained": args.trained, "blurry (3 epochs)": blurry}
-    rows = {}
-    for label, ckpt in checkpoints.items():
-        if ckpt is None:
-            print(f"{label}: no checkpoint (pass --trained CKPT)")
-            continue
-        rows[label] = timed_report(ckpt, tmp / label.split()[0], args.n)
+    baseline = baseline_env(args.baseline_rev, tmp) if args.baseline_rev else None
+    rows: dict[str, list] = {}
+    base_walls: dict[str, list[float]] = {}
+    for repeat in range(args.repeat):
+        for label, ckpt in checkpoints.items():
+            if ckpt is None:
+                print(f"{label}: no checkpoint (pass --trained CKPT)")
+                continue
+            name = label.split()[0]
+            if baseline is not None:
+                env, cwd = baseline
+                wall, _ = timed_report(ckpt, tmp / f"baseline-{name}", args.n, env, cwd,
+                                       warm=repeat == 0)  # fmt: skip
+                base_walls.setdefault(label, []).append(wall)
+            rows.setdefault(label, []).append(
+                timed_report(ckpt, tmp / name, args.n, warm=repeat == 0)
+            )
     print(
         f"ganalyze report, n = {args.n}, every analysis, cache warm, fresh process, imports "
         f"included ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}):"
     )
-    for label, (wall, timings) in rows.items():
+    factor = None
+    if "well-trained" in base_walls:
+        factor = statistics.median(base_walls["well-trained"]) / ISSUE_BASELINE_S
+    for label, runs in rows.items():
+        wall = statistics.median(w for w, _ in runs)
+        timings = runs[-1][1]
         verdict = "met" if wall <= TARGET_S else "missed"
-        print(f"  {label:18s} {wall:6.1f} s (target {TARGET_S:.0f} s: {verdict}); inside the "
-              f"audit: {timings.get('total', float('nan')):.1f} s, the rest is imports, "
-              "figures and files")  # fmt: skip
+        print(f"  {label:18s} {wall:6.1f} s (runs: {', '.join(f'{w:.1f}' for w, _ in runs)}; "
+              f"target {TARGET_S:.0f} s: {verdict}); inside the audit: "
+              f"{timings.get('total', float('nan')):.1f} s, the rest is imports, figures and "
+              "files")  # fmt: skip
         steps = {k: v for k, v in timings.items() if k != "total"}
         print("    " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()))
+        if label in base_walls:
+            base = statistics.median(base_walls[label])
+            print(f"    baseline {args.baseline_rev}: {base:.1f} s (runs: "
+                  f"{', '.join(f'{w:.1f}' for w in base_walls[label])}); ours / baseline "
+                  f"{wall / base:.2f}x")  # fmt: skip
+        if factor is not None:
+            scaled = wall / factor
+            print(
+                f"    this machine is {factor:.2f}x slower than the issue's (baseline "
+                f"well-trained {ISSUE_BASELINE_S} s there): ours there ~{scaled:.1f} s "
+                f"(target {TARGET_S:.0f} s: {'met' if scaled <= TARGET_S else 'missed'})"
+            )
+    if baseline is not None:
+        tree = tmp / f"baseline-{args.baseline_rev}"
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=False)
     if args.nn:
         nn_speed(blurry, args.n)
 
