@@ -53,7 +53,8 @@ class Outcome:
     reused: bool = False
 
 
-# One reference data object per process: MNIST and its cached arrays are read once per worker.
+# One reference data object per worker process: MNIST and its cached arrays are read once per
+# worker. A serial comparison passes its own, which goes when the comparison ends.
 _REFERENCES: dict[str | None, Any] = {}
 
 
@@ -117,14 +118,20 @@ def results_dir() -> Path:
 
 
 def run_entry(
-    entry: Entry, settings: Settings, runs: str | None = None, renderer: Any = None
+    entry: Entry,
+    settings: Settings,
+    runs: str | None = None,
+    renderer: Any = None,
+    reference: Any = None,
 ) -> Outcome:
     """Audit ``entry`` (or take its cached result) and return it as an :class:`Outcome`; the
     report is copied to ``runs/<folder>/`` when ``runs`` is given. Never raises for a bad
     entry: its error is in the outcome, so that the other audits complete. ``renderer``: a
-    :class:`~ganalyze.report.figures.BackgroundRenderer` for the audit's figures."""
+    :class:`~ganalyze.report.figures.BackgroundRenderer` for the audit's figures;
+    ``reference``: the :class:`~ganalyze.reference.ReferenceData` to audit against (default:
+    this process's, kept for the audits still to come)."""
     try:
-        return _run_entry(entry, settings, runs, renderer)
+        return _run_entry(entry, settings, runs, renderer, reference)
     except GanalyzeError as exc:
         return Outcome(entry.label, error=str(exc))
     except Exception as exc:  # a bug or a foreign failure: reported for this entry only
@@ -132,12 +139,14 @@ def run_entry(
         return Outcome(entry.label, error=f"{type(exc).__name__}: {exc}")
 
 
-def _run_entry(entry: Entry, settings: Settings, runs: str | None, renderer: Any) -> Outcome:
+def _run_entry(
+    entry: Entry, settings: Settings, runs: str | None, renderer: Any, reference: Any
+) -> Outcome:
     from ganalyze.generators import LoadOptions
     from ganalyze.pipeline import audit
     from ganalyze.report import Report
 
-    reference = _reference(settings.data_dir)
+    reference = reference if reference is not None else _reference(settings.data_dir)
     key = cache_key(entry, settings, reference.key) if settings.cache else None
     stored = results_dir() / key if key else None
     reused = stored is not None and (stored / "results.json").is_file()
@@ -201,13 +210,19 @@ Runner = Callable[[list[Entry], Settings, str | None], list[Outcome]]
 
 def run_serial(entries: list[Entry], settings: Settings, runs: str | None) -> list[Outcome]:
     """Every audit in this process, one after the other, their figures rendered by a helper
-    process on the core an audit leaves idle (started at the first audit that runs)."""
+    process on the core an audit leaves idle (started at the first audit that runs). The
+    reference data (MNIST, its neighbour indexes) is read once and let go at the end."""
+    from ganalyze.reference import ReferenceData
     from ganalyze.report.figures import BackgroundRenderer
 
     outcomes = []
+    reference = None
     with BackgroundRenderer(lazy=True) as renderer:
         for i, entry in enumerate(entries, 1):
-            outcome = run_entry(entry, settings, runs, renderer)
+            if reference is None:  # unreadable MNIST: each entry reports it, as in a worker
+                with contextlib.suppress(GanalyzeError):
+                    reference = ReferenceData(settings.data_dir, progress=False)
+            outcome = run_entry(entry, settings, runs, renderer, reference)
             _log(outcome, i, len(entries))
             outcomes.append(outcome)
     return outcomes

@@ -129,6 +129,33 @@ def test_a_failing_generator_is_reported_and_the_rest_completes(tiny_checkpoint,
     assert "broken" in (tmp_path / "cmp" / "index.html").read_text()
 
 
+def test_a_serial_comparison_lets_go_of_its_reference_data(tiny_checkpoint, tmp_path,
+                                                           monkeypatch):  # fmt: skip
+    """MNIST and its neighbour indexes (about 500 MB) live as long as a serial comparison, not
+    as long as the process that ran it."""
+    import gc
+    import weakref
+
+    from ganalyze import reference as reference_module
+    from ganalyze.comparison import runner
+
+    made = []
+
+    class Tracked(reference_module.ReferenceData):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(reference_module, "ReferenceData", Tracked)
+    monkeypatch.setattr(runner, "_REFERENCES", {})
+    c = compare(_run_copy(tiny_checkpoint, tmp_path, 2), out=tmp_path / "cmp", cache=False,
+                **QUICK)  # fmt: skip
+    assert len(c.reports) == 2 and not c.failures
+    gc.collect()
+    assert len(made) == 1, "one reference for the whole comparison"
+    assert made[0]() is None and runner._REFERENCES == {}
+
+
 KILLER = "import os\n\n\ndef make():\n    os._exit(3)  # the worker process dies\n"
 
 
