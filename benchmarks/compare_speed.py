@@ -12,7 +12,10 @@
       again into the same folder with b's cache: five audits reused, one run; against one
       report (a's mean);
    e. the same once more, every audit reused: what the comparison itself costs.
-3. Prints seconds, the ratio to the baseline and the target of each.
+3. Prints seconds, the ratio to the baseline and the target of each; and the CPU seconds of
+   each variant (its processes and theirs: figure helpers, workers) with the cores they kept
+   busy on average. CPU seconds over the cores are the least wall time any schedule of that
+   work can take: the floor of ``--workers``.
 
     GANALYZE_DATA=../shared/data python benchmarks/compare_speed.py [--n-samples 10000]
         [--limit 10000] [--analyses A,B] [--skip-setup RUN] [--keep]
@@ -27,6 +30,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -37,13 +41,19 @@ from pathlib import Path
 CLI = [sys.executable, "-m", "ganalyze.cli"]
 
 
-def run(args: list[str], cache: Path) -> tuple[float, str]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(args: list[str], cache: Path) -> tuple[float, str, float]:
     """Run a ganalyze command in a fresh process with ``cache`` as $GANALYZE_CACHE; return the
-    wall-clock seconds and its stdout."""
+    wall-clock seconds, its stdout and the CPU seconds of it and its child processes."""
     env = {**os.environ, "GANALYZE_CACHE": str(cache)}
+    cpu = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run([*CLI, *args], env=env, check=True, capture_output=True, text=True)
-    return time.perf_counter() - start, done.stdout
+    return time.perf_counter() - start, done.stdout, _children_cpu() - cpu
 
 
 def _link(src: str, dst: str) -> None:
@@ -113,7 +123,7 @@ def main() -> None:
         warm = tmp / "cache-warm"
         # KID's cached real-side sums are per subset size, min(1000, n): warm with that n
         warm_n = str(min(args.n_samples, 1000))
-        took, _ = run(["report", ckpts[0], "-o", str(tmp / "warm"), "--n-samples", warm_n,
+        took, _, _ = run(["report", ckpts[0], "-o", str(tmp / "warm"), "--n-samples", warm_n,
                        "--analyses", analyses, "--quiet"], warm)  # fmt: skip
         shutil.rmtree(warm / "results", ignore_errors=True)
         warmed = files(warm)
@@ -129,16 +139,19 @@ def main() -> None:
         )
 
         caches: dict[str, Path] = {}
+        cpu: dict[str, float] = {}
 
         def timed(variant: str, commands: list[list[str]], cache: str | None = None) -> list[float]:
             if cache is None:
                 caches[variant] = private_cache(warm, tmp / f"cache-{variant}")
             path = caches[cache or variant]
             times, outputs = [], []
+            cpu[variant] = 0.0
             for command in commands:
-                took, out = run(command, path)
+                took, out, used = run(command, path)
                 times.append(took)
                 outputs.append(out.strip())
+                cpu[variant] += used
             grown = files(path) - warmed
             if grown:
                 print(f"  note: {variant} added to the reference cache: {sorted(grown)[:5]}")
@@ -179,6 +192,15 @@ def main() -> None:
                 ok = seconds / against <= target
                 verdict = f"<= {target:.1f}x  {'met' if ok else 'MISSED'}"
             print(f"{name:56s} {seconds:8.1f} {seconds / against:6.2f}x  {verdict}")
+        cores = os.cpu_count() or 1
+        print()
+        print("CPU seconds (the processes and their children) and the cores kept busy:")
+        for variant, wall in (("a", baseline), ("b", serial), ("c", parallel)):
+            print(f"  {variant}: {cpu[variant]:.1f} CPU s over {wall:.1f} s, "
+                  f"{cpu[variant] / wall:.2f} of {cores} cores busy")  # fmt: skip
+        floor = cpu["c"] / cores
+        print(f"  c's floor on {cores} cores (its CPU seconds / cores): {floor:.1f} s, "
+              f"{floor / baseline:.2f}x the baseline")  # fmt: skip
         print(
             "(ratios of b and c against a; of d and e against one report. The seconds depend "
             "on the machine and its load; the ratios, measured in one run, are what matter.)"
