@@ -7,11 +7,11 @@ the time of each analysis; and the report's pixel-space neighbour search against
    the reference cache, then times `ganalyze report CKPT --n-samples 10000` (every analysis)
    in a fresh process, imports included, and prints the seconds of each step from the
    report's meta.json (``timings_s``). The target: at most 30 s each on 2 idle cores.
-2. With ``--baseline-rev REV`` (for instance 2fe5018, the code issue 18 was measured on): the
+2. With ``--baseline-rev REV`` (for instance 2fe5018, the code the 30 s target was set on): the
    same reports of that git revision, checked out into a temporary worktree with its own warm
    cache, timed alternately with ours in this run. The baseline's well-trained audit, which
-   the issue timed at 39-40 s on its machine, gives this machine's speed factor; ours divided by
-   it is what the target means here, since machines of this kind differ by 1.5x and more.
+   took 39-40 s on the machine where the target was set, gives this machine's speed factor;
+   ours divided by it is what the target means here (machines of this kind differ by 1.5x).
 3. With ``--nn``: the pixel-space 5-NN search of 10,000 generated digits against the 60,000
    MNIST training images, ganalyze's exact search against faiss.IndexFlatL2, and whether both
    return the same neighbours.
@@ -39,7 +39,7 @@ import numpy as np
 # the bundled pretrained:reference-gan at epoch 300 (`ganalyze train --seed 0`)
 TRAINED = Path(__file__).resolve().parents[1] / "ganalyze/pretrained/reference-gan/epoch_0300.pt"
 TARGET_S = 30.0
-ISSUE_BASELINE_S = 39.5  # the baseline's well-trained audit on the machine issue 18 was timed on
+TARGET_MACHINE_BASELINE_S = 39.5  # 2fe5018's well-trained audit where the target was set
 
 
 def timed_report(ckpt: str, out: Path, n: int, env: dict | None = None,
@@ -111,7 +111,7 @@ def main() -> None:
     )
     factor = None
     if "well-trained" in base_walls:
-        factor = statistics.median(base_walls["well-trained"]) / ISSUE_BASELINE_S
+        factor = statistics.median(base_walls["well-trained"]) / TARGET_MACHINE_BASELINE_S
     for label, runs in rows.items():
         wall = statistics.median(w for w, _ in runs)
         timings = runs[-1][1]
@@ -130,8 +130,8 @@ def main() -> None:
         if factor is not None:
             scaled = wall / factor
             print(
-                f"    this machine is {factor:.2f}x slower than the issue's (baseline "
-                f"well-trained {ISSUE_BASELINE_S} s there): ours there ~{scaled:.1f} s "
+                f"    this machine is {factor:.2f}x slower than the target's (baseline "
+                f"well-trained {TARGET_MACHINE_BASELINE_S} s there): ours there ~{scaled:.1f} s "
                 f"(target {TARGET_S:.0f} s: {'met' if scaled <= TARGET_S else 'missed'})"
             )
     if baseline is not None:
