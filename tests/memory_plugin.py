@@ -3,8 +3,8 @@
 Loaded by conftest.py. With GANALYZE_MEMORY_REPORT=1 the peak resident memory of the pytest
 process is reset before each test (Linux: /proc/self/clear_refs) and read after it, and the
 session ends with the tests that peaked highest. GANALYZE_MEMORY_LIMIT_MB=N makes a test whose
-peak exceeds N MB fail its teardown, naming the peak (CI sets it; subprocesses a test starts
-are its own and bounded by their tests).
+peak exceeds N MB fail its teardown, naming the peak (subprocesses a test starts are their
+own and bounded by their tests). CI sets GANALYZE_MEMORY_REPORT and prints the peaks.
 """
 
 from __future__ import annotations
