@@ -313,7 +313,9 @@ def _check_discriminator(ctx: click.Context, param: click.Parameter, value: str 
     what = "is a folder" if Path(value).is_dir() else "does not exist"
     raise click.BadParameter(
         f"{value} {what}; expected a file (reference-MLP state_dict, checkpoint, TorchScript, "
-        ".pt2, .safetensors) or a Python entry point file.py:Class.", ctx, param
+        ".pt2, .safetensors) or a Python entry point file.py:Class.",
+        ctx,
+        param,
     )
 
 

@@ -429,8 +429,12 @@ def _meta(ctx: Context, names: list[str], chosen: dict[str, Any], options: LoadO
         "image_conversion": gen.image_form.facts() if gen.image_form is not None else None,
         "latent_shape": list(gen.call_shape or ()) or None if gen.has_generator else None,
         "latent_shape_source": gen.latent_source if gen.has_generator else None,
-        "conditional": {"num_classes": gen.num_classes, "label_input": gen.label_input,
-                        "label_input_source": gen.label_source, "labels": gen.labels}
+        "conditional": {
+            "num_classes": gen.num_classes,
+            "label_input": gen.label_input,
+            "label_input_source": gen.label_source,
+            "labels": gen.labels,
+        }
         if gen.conditional and gen.has_generator
         else None,
         "discriminator": None

@@ -322,7 +322,7 @@ def test_kth_exceeds_answers_as_the_search_does(bound) -> None:
     # thresholds at quantiles of the true k-th distances and exactly at some of them
     rng = np.random.default_rng(7)
     centres = rng.normal(size=(30, 300)).astype(np.float32)
-    base = (centres[rng.integers(0, 30, 6000)] + 0.3 * rng.normal(size=(6000, 300)))
+    base = centres[rng.integers(0, 30, 6000)] + 0.3 * rng.normal(size=(6000, 300))
     base = base.astype(np.float32)
     near = centres[rng.integers(0, 30, 500)] + 0.3 * rng.normal(size=(500, 300))
     queries = np.concatenate([near, rng.normal(size=(100, 300)) * 2]).astype(np.float32)

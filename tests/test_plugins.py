@@ -23,6 +23,7 @@ from ganalyze.pipeline import select_analyses
 
 RECIPE = Path(__file__).resolve().parents[1] / "docs" / "writing-an-analysis.md"
 
+
 def _builtin_modules() -> list[str]:
     """The analysis modules shipped in ganalyze/analyses/ (found on disk, not by registry)."""
     folder = Path(ganalyze.__file__).parent / "analyses"
@@ -93,7 +94,8 @@ def _load() -> list[warnings.WarningMessage]:
 def test_builtins_are_discovered_in_report_order() -> None:
     assert registered() == BUILTIN_ORDER
     assert sorted(REGISTRY[n].__module__.rpartition(".")[2] for n in BUILTIN_ORDER) == (
-        _builtin_modules())  # every module registered its analysis
+        _builtin_modules()
+    )  # every module registered its analysis
     known = ["modes", "memorization", "dscores", "distribution", "interpolation", "latent_map",
              "training"]  # fmt: skip
     assert [n for n in BUILTIN_ORDER if n in known] == known

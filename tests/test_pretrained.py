@@ -144,8 +144,15 @@ def test_the_shipped_reference_gan_is_the_studys_run_and_intact() -> None:
         ck = torch.load(item.path(epoch), weights_only=True)  # path() checks the sha256
         cfg = ck["config"]
         assert ck["epoch"] == epoch and len(ck["history"]) == epoch
-        assert (cfg["seed"], cfg["epochs"], cfg["batch_size"], cfg["lr"], cfg["hidden"],
-                cfg["latent_dim"], cfg["n_train"]) == (0, 300, 32, 2e-4, 256, 64, 60_000)
+        assert (
+            cfg["seed"],
+            cfg["epochs"],
+            cfg["batch_size"],
+            cfg["lr"],
+            cfg["hidden"],
+            cfg["latent_dim"],
+            cfg["n_train"],
+        ) == (0, 300, 32, 2e-4, 256, 64, 60_000)
         assert "train_indices" not in cfg and cfg["limit"] is None  # all of MNIST train
         assert not {"opt_g", "opt_d", "rng"} & set(ck)
     last = ck["history"][-1]

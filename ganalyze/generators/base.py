@@ -409,9 +409,7 @@ class Discriminator:
             )
         return raw
 
-    def decide_output(
-        self, real_images: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> str:
+    def decide_output(self, real_images: torch.Tensor, labels: torch.Tensor | None = None) -> str:
         """How D's outputs are read, "probability" or "logits", decided once by these rules:
 
         1. as given (``--d-output``, ``LoadOptions.d_output``, a checkpoint's record);
@@ -427,8 +425,9 @@ class Discriminator:
             if isinstance(m, nn.Sequential) and len(m) > 0 and isinstance(m[-1], nn.Sigmoid):
                 self.output, self.output_rule = "probability", "ends in a Sigmoid"
             else:
-                raw = self.raw(real_images[:_DETECT_N],
-                               None if labels is None else labels[:_DETECT_N])
+                raw = self.raw(
+                    real_images[:_DETECT_N], None if labels is None else labels[:_DETECT_N]
+                )
                 in_unit = bool(((raw >= 0) & (raw <= 1)).all())
                 self.output = "probability" if in_unit else "logits"
                 self.output_rule = (
@@ -585,8 +584,10 @@ class Generator:
         another latent size or shape."""
         first = infer_latent(self.module) if self.module is not None else None
         wider = first is not None and self.latent_dim is not None and first[0] - self.latent_dim
-        if not self.conditional and (looks_conditional(exc, self.fn) or (
-                self.module is not None and looks_conditional(exc, self.module))):
+        if not self.conditional and (
+            looks_conditional(exc, self.fn)
+            or (self.module is not None and looks_conditional(exc, self.module))
+        ):
             return f"It looks conditional: it takes a second input, a class label y; {PASS_LABELS}."
         if not self.conditional and wider == 10:
             return (f"Its first layer takes {first[0]} = {self.latent_dim} + 10 inputs: if it "

@@ -26,8 +26,10 @@ def slim(ck: dict) -> dict:
     out = {k: ck[k] for k in KEEP if k in ck}
     cfg = dict(out["config"])
     idx = cfg.get("train_indices")
-    if idx is not None and len(idx) == MNIST_TRAIN and torch.equal(
-        torch.sort(idx).values, torch.arange(MNIST_TRAIN, dtype=idx.dtype)
+    if (
+        idx is not None
+        and len(idx) == MNIST_TRAIN
+        and torch.equal(torch.sort(idx).values, torch.arange(MNIST_TRAIN, dtype=idx.dtype))
     ):
         del cfg["train_indices"]  # all of MNIST train: the audit's default member set
     elif idx is not None:
@@ -63,9 +65,11 @@ def write(run: Path, epochs: list[int], out: Path, *, name: str, trained: str = 
             f"non-saturating G loss) on {cfg['n_train']:,} MNIST-train digits, seed "
             f"{cfg['seed']}, {cfg['epochs']} epochs."
         ),
-        "command": (f"OMP_NUM_THREADS=1 ganalyze train --seed {cfg['seed']} --epochs "
-                    f"{cfg['epochs']} --save-every 10 --device cpu"
-                    + (f" --limit {cfg['limit']}" if cfg.get("limit") else "")),  # fmt: skip
+        "command": (
+            f"OMP_NUM_THREADS=1 ganalyze train --seed {cfg['seed']} --epochs "
+            f"{cfg['epochs']} --save-every 10 --device cpu"
+            + (f" --limit {cfg['limit']}" if cfg.get("limit") else "")
+        ),  # fmt: skip
         "trained": trained,
         "default_epoch": epochs[-1],
         "files": files,

@@ -51,7 +51,8 @@ def test_csv_columns_carry_every_load_option(tmp_path) -> None:
 
 def test_toml_arrays_and_tables_are_shapes_and_kwargs(tmp_path) -> None:
     _files(tmp_path)
-    (tmp_path / "m.toml").write_text(textwrap.dedent("""
+    (tmp_path / "m.toml").write_text(
+        textwrap.dedent("""
         [[generator]]
         spec = "gen.py:g"
         discriminator = "gen.py"
@@ -59,7 +60,8 @@ def test_toml_arrays_and_tables_are_shapes_and_kwargs(tmp_path) -> None:
         latent_shape = [100, 1, 1]
         d_input_shape = [1, 64, 64]
         init_kwargs = { hidden = 8, name = "x" }
-    """))
+    """)
+    )
     (entry,) = expand_specs([tmp_path / "m.toml"])
     assert entry.load["latent_shape"] == "100,1,1" and entry.load["d_input_shape"] == "1,64,64"
     assert entry.load["init_kwargs"] == {"hidden": 8, "name": "x"}
@@ -117,8 +119,20 @@ def test_compare_audits_conditional_generators_with_their_labels(tmp_path, mnist
     (report,) = c.reports.values()
     assert report.meta["conditional"]["num_classes"] == 10
     (tmp_path / "m.csv").write_text("spec,label,latent_dim\ngen.py:g,stripes,64\n")
-    args = ["compare", str(tmp_path / "m.csv"), "--n-samples", "100", "--analyses", "modes",
-            "--quiet", "--no-cache", "--data-dir", str(mnist_dir), "--num-classes", "10"]
+    args = [
+        "compare",
+        str(tmp_path / "m.csv"),
+        "--n-samples",
+        "100",
+        "--analyses",
+        "modes",
+        "--quiet",
+        "--no-cache",
+        "--data-dir",
+        str(mnist_dir),
+        "--num-classes",
+        "10",
+    ]
     result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     meta = ganalyze.Comparison.load(tmp_path / "out").reports["stripes"].meta \

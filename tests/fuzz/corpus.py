@@ -915,8 +915,9 @@ def _npy_cases() -> None:
         "shape-10x4x32x32": ("x.npy", lambda env: _npy_bytes(np.zeros((10, 4, 32, 32)))),
         "rgb-unequal-channels": (
             "x.npy",
-            lambda env: _npy_bytes(np.repeat(np.eye(3)[None, :, 0, None, None], 10, 0) + np.zeros(
-                (10, 3, 32, 32))),
+            lambda env: _npy_bytes(
+                np.repeat(np.eye(3)[None, :, 0, None, None], 10, 0) + np.zeros((10, 3, 32, 32))
+            ),
         ),  # fmt: skip
         "nan-values": ("x.npy", lambda env: _npy_bytes(np.full((8, 784), np.nan, np.float32))),
         "inf-values": ("x.npy", lambda env: _npy_bytes(np.full((8, 784), np.inf, np.float32))),
