@@ -18,11 +18,13 @@ differently; ``--rtol`` then tells rounding from a change.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
 
 PINNED = Path(__file__).resolve().parent / "pinned" / "reference-gan-e300-seed0-n10000.csv"
+PRETRAINED = Path(__file__).resolve().parents[1] / "ganalyze" / "pretrained" / "reference-gan"
 SPEC, SEED, N = "pretrained:reference-gan", 0, 10_000
 KEY = ["analysis", "metric", "feature_space"]
 NUMBERS = ["value", "ci_low", "ci_high"]
@@ -57,17 +59,42 @@ def differences(pinned, current, rtol: float = 0.0) -> list[str]:
     return lines
 
 
-def main() -> int:
+def read(path: Path):
+    """A metrics table as written, floats read back to the bit."""
     import pandas as pd
 
+    frame = pd.read_csv(
+        path, keep_default_na=False, na_values=[""], dtype=dict.fromkeys(NUMBERS, str)
+    )
+    for col in NUMBERS:  # Python's float() of the written digits: exact, whatever the parser
+        frame[col] = [float("nan") if pd.isna(v) else float(v) for v in frame[col]]
+    return frame
+
+
+def not_the_fixed_audit(folder: Path) -> str | None:
+    """What in a report folder's meta.json differs from the fixed audit, or None."""
+    from ganalyze.analyses.base import registered
+
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    manifest = json.loads((PRETRAINED / "manifest.json").read_text(encoding="utf-8"))
+    wanted = {"sha256": manifest["files"]["300"]["sha256"], "seed": SEED, "n_samples": N,
+              "params_changed": {}, "analyses": list(registered())}  # fmt: skip
+    wrong = [f"{k} {meta.get(k)!r}, expected {v!r}" for k, v in wanted.items() if meta.get(k) != v]
+    return "; ".join(wrong) or None
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", metavar="DIR", help="compare this saved report's metrics")
     parser.add_argument("--write", action="store_true", help="write the pinned file anew")
     parser.add_argument("--rtol", type=float, default=0.0, help="relative tolerance [0: bits]")
     args = parser.parse_args()
     if args.report:
-        current = pd.read_csv(Path(args.report) / "metrics.csv", keep_default_na=False,
-                              na_values=[""])  # fmt: skip
+        problem = not_the_fixed_audit(Path(args.report))
+        if problem:
+            print(f"{args.report} is not the fixed audit: {problem}")
+            return 2
+        current = read(Path(args.report) / "metrics.csv")
     else:
         from ganalyze import audit
 
@@ -78,7 +105,7 @@ def main() -> int:
         current.to_csv(PINNED, index=False)
         print(f"wrote {len(current)} rows to {PINNED}")
         return 0
-    pinned = pd.read_csv(PINNED, keep_default_na=False, na_values=[""])
+    pinned = read(PINNED)
     lines = differences(pinned, current, args.rtol)
     what = "equal to the bit" if args.rtol == 0 else f"within rtol {args.rtol:g}"
     if not lines:
