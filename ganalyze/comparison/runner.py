@@ -54,16 +54,19 @@ class Outcome:
 
 
 # One reference data object per worker process: MNIST and its cached arrays are read once per
-# worker. A serial comparison passes its own, which goes when the comparison ends.
+# worker. A serial comparison keeps its own, which goes when the comparison ends.
 _REFERENCES: dict[str | None, Any] = {}
 
 
-def _reference(data_dir: str | None):
+def _reference(data_dir: str | None, store: dict[str | None, Any] | None = None):
+    """The reference data for ``data_dir``, read once per ``store`` (default: this process's);
+    a failure to read it is raised again for every audit that asks, as its own error."""
     from ganalyze.reference import ReferenceData
 
-    if data_dir not in _REFERENCES:
-        _REFERENCES[data_dir] = ReferenceData(data_dir, progress=False)
-    return _REFERENCES[data_dir]
+    store = _REFERENCES if store is None else store
+    if data_dir not in store:
+        store[data_dir] = ReferenceData(data_dir, progress=False)
+    return store[data_dir]
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
@@ -122,16 +125,16 @@ def run_entry(
     settings: Settings,
     runs: str | None = None,
     renderer: Any = None,
-    reference: Any = None,
+    references: dict[str | None, Any] | None = None,
 ) -> Outcome:
     """Audit ``entry`` (or take its cached result) and return it as an :class:`Outcome`; the
     report is copied to ``runs/<folder>/`` when ``runs`` is given. Never raises for a bad
     entry: its error is in the outcome, so that the other audits complete. ``renderer``: a
     :class:`~ganalyze.report.figures.BackgroundRenderer` for the audit's figures;
-    ``reference``: the :class:`~ganalyze.reference.ReferenceData` to audit against (default:
-    this process's, kept for the audits still to come)."""
+    ``references``: where the :class:`~ganalyze.reference.ReferenceData` is read once and kept
+    (default: this process, for the audits still to come)."""
     try:
-        return _run_entry(entry, settings, runs, renderer, reference)
+        return _run_entry(entry, settings, runs, renderer, references)
     except GanalyzeError as exc:
         return Outcome(entry.label, error=str(exc))
     except Exception as exc:  # a bug or a foreign failure: reported for this entry only
@@ -140,13 +143,13 @@ def run_entry(
 
 
 def _run_entry(
-    entry: Entry, settings: Settings, runs: str | None, renderer: Any, reference: Any
+    entry: Entry, settings: Settings, runs: str | None, renderer: Any, references: Any
 ) -> Outcome:
     from ganalyze.generators import LoadOptions
     from ganalyze.pipeline import audit
     from ganalyze.report import Report
 
-    reference = reference if reference is not None else _reference(settings.data_dir)
+    reference = _reference(settings.data_dir, references)
     key = cache_key(entry, settings, reference.key) if settings.cache else None
     stored = results_dir() / key if key else None
     reused = stored is not None and (stored / "results.json").is_file()
@@ -212,17 +215,13 @@ def run_serial(entries: list[Entry], settings: Settings, runs: str | None) -> li
     """Every audit in this process, one after the other, their figures rendered by a helper
     process on the core an audit leaves idle (started at the first audit that runs). The
     reference data (MNIST, its neighbour indexes) is read once and let go at the end."""
-    from ganalyze.reference import ReferenceData
     from ganalyze.report.figures import BackgroundRenderer
 
     outcomes = []
-    reference = None
+    references: dict[str | None, Any] = {}
     with BackgroundRenderer(lazy=True) as renderer:
         for i, entry in enumerate(entries, 1):
-            if reference is None:  # unreadable MNIST: each entry reports it, as in a worker
-                with contextlib.suppress(GanalyzeError):
-                    reference = ReferenceData(settings.data_dir, progress=False)
-            outcome = run_entry(entry, settings, runs, renderer, reference)
+            outcome = run_entry(entry, settings, runs, renderer, references)
             _log(outcome, i, len(entries))
             outcomes.append(outcome)
     return outcomes

@@ -303,8 +303,7 @@ def from_export(program: Any, path: Path, device: torch.device) -> Generator:
         len(shapes) not in (1, 2)
         or len(shapes[0]) < 2
         or not all(isinstance(s, int) for s in shapes[0][1:])
-        or len(shapes) == 2
-        and not 1 <= len(shapes[1]) <= 2
+        or (len(shapes) == 2 and not 1 <= len(shapes[1]) <= 2)
     ):
         raise LoaderError(
             f"The torch.export program {path} takes inputs {shown}; expected one latent batch "

@@ -156,6 +156,27 @@ def test_a_serial_comparison_lets_go_of_its_reference_data(tiny_checkpoint, tmp_
     assert made[0]() is None and runner._REFERENCES == {}
 
 
+def test_unreadable_mnist_is_each_audits_error(tmp_path, monkeypatch):
+    """A serial comparison without MNIST (offline, no copy) reports it for every generator, as
+    worker processes do, and writes nothing."""
+    import ganalyze.data as data_mod
+    from ganalyze.errors import InputError
+
+    def offline(root):
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(data_mod, "_download", offline)
+    for name in ("a", "b"):
+        np.save(tmp_path / f"{name}.npy", np.zeros((20, 28, 28), np.uint8))
+    with pytest.raises(InputError) as err:
+        compare([tmp_path / "a.npy", tmp_path / "b.npy"], out=tmp_path / "cmp", n_samples=20,
+                analyses="modes", data_dir=tmp_path / "nodata")  # fmt: skip
+    message = str(err.value)
+    assert message.startswith("No audit completed.")
+    assert "a: MNIST not found in" in message and "b: MNIST not found in" in message
+    assert not (tmp_path / "cmp").exists()
+
+
 KILLER = "import os\n\n\ndef make():\n    os._exit(3)  # the worker process dies\n"
 
 
