@@ -155,6 +155,11 @@ def _assemble(entries: list[Entry], outcomes: list[Outcome], settings: Settings,
     reports = {o.label: o.report for o in outcomes if o.report is not None}
     failures = {o.label: o.error for o in outcomes if o.error is not None}
     if not reports:
+        if len(failures) > 1 and len(set(failures.values())) == 1:  # one cause (MNIST missing)
+            labels = ", ".join(list(failures)[:5]) + (", ..." if len(failures) > 5 else "")
+            error = next(iter(failures.values()))
+            raise InputError(f"No audit completed: all {len(failures)} generators ({labels}) "
+                             f"failed with {error}")  # fmt: skip
         shown = list(failures.items())[:3]
         detail = "; ".join(f"{label}: {error}" for label, error in shown)
         more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
